@@ -1,0 +1,184 @@
+//! `postern audit`: every table on this machine, summarised for a person
+//! (text) or a pipeline (JSON).
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use crate::engine::{Engine, TableResult};
+use crate::table::Row;
+
+/// Evidence lines shown per tool in the text summary.
+const EVIDENCE_SHOWN: usize = 5;
+
+pub struct TableReport {
+    pub name: &'static str,
+    pub result: Result<TableResult, String>,
+}
+
+pub struct AuditReport {
+    pub root: String,
+    pub policy: String,
+    pub tables: Vec<TableReport>,
+}
+
+fn cell<'a>(result: &'a TableResult, row: &'a Row, column: &str) -> &'a str {
+    result
+        .columns
+        .iter()
+        .position(|c| c.name == column)
+        .and_then(|i| row.get(i))
+        .and_then(|v| v.as_deref())
+        .unwrap_or("")
+}
+
+/// One tool's findings, for the summary.
+struct ToolSummary<'a> {
+    name: &'a str,
+    id: &'a str,
+    category: &'a str,
+    severity: &'a str,
+    approved: bool,
+    evidence: Vec<(&'a str, &'a str)>,
+}
+
+fn summarise(result: &TableResult) -> Vec<ToolSummary<'_>> {
+    let mut by_tool: BTreeMap<&str, ToolSummary<'_>> = BTreeMap::new();
+    for row in &result.rows {
+        let id = cell(result, row, "tool_id");
+        let entry = by_tool.entry(id).or_insert_with(|| ToolSummary {
+            name: cell(result, row, "name"),
+            id,
+            category: cell(result, row, "category"),
+            severity: cell(result, row, "severity"),
+            approved: cell(result, row, "approved") == "1",
+            evidence: Vec::new(),
+        });
+        entry.evidence.push((
+            cell(result, row, "evidence_type"),
+            cell(result, row, "evidence"),
+        ));
+    }
+    let mut tools: Vec<_> = by_tool.into_values().collect();
+    // Unapproved first, then by severity, then by name.
+    let rank = |s: &str| match s {
+        "high" => 0,
+        "medium" => 1,
+        "low" => 2,
+        _ => 3,
+    };
+    tools.sort_by(|a, b| {
+        (a.approved, rank(a.severity), a.name).cmp(&(b.approved, rank(b.severity), b.name))
+    });
+    tools
+}
+
+pub fn audit(engine: &Engine) -> AuditReport {
+    let policy = engine
+        .load_policy()
+        .map(|p| p.describe())
+        .unwrap_or_else(|e| e.to_string());
+    let tables = engine
+        .tables()
+        .iter()
+        .map(|t| TableReport {
+            name: t.name(),
+            result: engine.generate(t.name(), "").map_err(|e| e.to_string()),
+        })
+        .collect();
+    AuditReport {
+        root: engine.root().base().display().to_string(),
+        policy,
+        tables,
+    }
+}
+
+impl AuditReport {
+    pub fn unapproved_tools(&self) -> usize {
+        self.tables
+            .iter()
+            .filter(|t| t.name == "remote_access_tools")
+            .filter_map(|t| t.result.as_ref().ok())
+            .map(|r| summarise(r).iter().filter(|s| !s.approved).count())
+            .sum()
+    }
+
+    pub fn to_text(&self) -> String {
+        let mut s = format!("postern audit of {}\n{}\n", self.root, self.policy);
+        for table in &self.tables {
+            s.push('\n');
+            let result = match &table.result {
+                Ok(r) => r,
+                Err(e) => {
+                    s.push_str(&format!("{}: failed: {e}\n", table.name));
+                    continue;
+                }
+            };
+            if table.name == "remote_access_tools" {
+                let tools = summarise(result);
+                let unapproved = tools.iter().filter(|t| !t.approved).count();
+                s.push_str(&format!(
+                    "Remote access tools: {} found, {unapproved} unapproved\n",
+                    tools.len()
+                ));
+                for tool in &tools {
+                    let verdict = if tool.approved {
+                        "approved"
+                    } else {
+                        "NOT APPROVED"
+                    };
+                    s.push_str(&format!(
+                        "  [{}] {} ({}) {}, severity {}: {verdict}\n",
+                        if tool.approved { "ok" } else { "!!" },
+                        tool.name,
+                        tool.id,
+                        tool.category,
+                        tool.severity
+                    ));
+                    for (kind, evidence) in tool.evidence.iter().take(EVIDENCE_SHOWN) {
+                        s.push_str(&format!("       {kind}: {evidence}\n"));
+                    }
+                    if tool.evidence.len() > EVIDENCE_SHOWN {
+                        s.push_str(&format!(
+                            "       ... {} more (postern query remote_access_tools --where tool_id={})\n",
+                            tool.evidence.len() - EVIDENCE_SHOWN,
+                            tool.id
+                        ));
+                    }
+                }
+                if tools.is_empty() {
+                    s.push_str("  none\n");
+                }
+            } else {
+                s.push_str(&format!("{}: {} rows\n", table.name, result.rows.len()));
+            }
+            for w in &result.warnings {
+                s.push_str(&format!("  note: {w}\n"));
+            }
+        }
+        s
+    }
+
+    pub fn to_json(&self) -> Value {
+        let tables: serde_json::Map<String, Value> = self
+            .tables
+            .iter()
+            .map(|t| {
+                let value = match &t.result {
+                    Ok(r) => json!({
+                        "rows": crate::output::to_json(r.columns, &r.rows),
+                        "warnings": r.warnings,
+                    }),
+                    Err(e) => json!({ "error": e }),
+                };
+                (t.name.to_string(), value)
+            })
+            .collect();
+        json!({
+            "root": self.root,
+            "policy": self.policy,
+            "unapproved_remote_access_tools": self.unapproved_tools(),
+            "tables": tables,
+        })
+    }
+}

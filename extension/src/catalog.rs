@@ -1,0 +1,697 @@
+//! The remote access catalog: every tool postern knows, with the indicators
+//! that reveal it on each platform.
+//!
+//! The catalog is data (`extension/catalog/remote_access/*.json`, schema in
+//! `docs/CATALOG_SCHEMA.md`), embedded at build time and validated when first
+//! used; a unit test keeps the shipped files valid. Lookups go through
+//! indexes built once, so matching a process or package costs a hash lookup.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::sync::LazyLock;
+
+use serde::Deserialize;
+
+use crate::table::{Column, ColumnType, Row};
+
+mod embedded {
+    // The security agent catalog is embedded for security_control_health.
+    #![allow(dead_code)]
+    include!(concat!(env!("OUT_DIR"), "/catalog_files.rs"));
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    RemoteDesktop,
+    Rmm,
+    VncServer,
+    RdpServer,
+    Tunnel,
+    MeshVpn,
+    RemoteShell,
+    IpKvm,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::RemoteDesktop => "remote_desktop",
+            Category::Rmm => "rmm",
+            Category::VncServer => "vnc_server",
+            Category::RdpServer => "rdp_server",
+            Category::Tunnel => "tunnel",
+            Category::MeshVpn => "mesh_vpn",
+            Category::RemoteShell => "remote_shell",
+            Category::IpKvm => "ip_kvm",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinuxIndicators {
+    #[serde(default)]
+    pub process_names: Vec<String>,
+    #[serde(default)]
+    pub packages: Vec<String>,
+    #[serde(default)]
+    pub paths: Vec<String>,
+    #[serde(default)]
+    pub services: Vec<String>,
+    #[serde(default)]
+    pub autostart: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MacIndicators {
+    #[serde(default)]
+    pub process_names: Vec<String>,
+    #[serde(default)]
+    pub bundle_ids: Vec<String>,
+    #[serde(default)]
+    pub paths: Vec<String>,
+    #[serde(default)]
+    pub launchd: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowsIndicators {
+    #[serde(default)]
+    pub process_names: Vec<String>,
+    #[serde(default)]
+    pub services: Vec<String>,
+    #[serde(default)]
+    pub programs: Vec<String>,
+    #[serde(default)]
+    pub paths: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Port {
+    pub port: u32,
+    pub protocol: String,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsbIdentity {
+    #[serde(default)]
+    pub vendor_id: Option<String>,
+    #[serde(default)]
+    pub product_id: Option<String>,
+    #[serde(default)]
+    pub manufacturer: Option<String>,
+    #[serde(default)]
+    pub product: Option<String>,
+    #[serde(default)]
+    pub serial: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tool {
+    pub id: String,
+    pub name: String,
+    pub vendor: String,
+    pub category: Category,
+    pub severity: Severity,
+    pub description: String,
+    pub references: Vec<String>,
+    /// Stands for any server of a protocol, for default ports that several
+    /// tools share when no catalog process holds the socket.
+    #[serde(default)]
+    pub generic: bool,
+    #[serde(default)]
+    pub linux: LinuxIndicators,
+    #[serde(default)]
+    pub macos: MacIndicators,
+    #[serde(default)]
+    pub windows: WindowsIndicators,
+    #[serde(default)]
+    pub file_names: Vec<String>,
+    #[serde(default)]
+    pub ports: Vec<Port>,
+    #[serde(default)]
+    pub usb: Vec<UsbIdentity>,
+    #[serde(default)]
+    pub browser_extensions: Vec<String>,
+}
+
+/// Index of a tool in [`Catalog::tools`].
+pub type ToolIndex = usize;
+
+/// The validated catalog with its lookup indexes.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    pub tools: Vec<Tool>,
+    by_id: HashMap<String, ToolIndex>,
+    /// Linux and macOS executable names (exact) and Windows image names
+    /// (lowercased, without `.exe`).
+    by_process: HashMap<String, Vec<ToolIndex>>,
+    by_package: HashMap<String, Vec<ToolIndex>>,
+    by_bundle_id: HashMap<String, Vec<ToolIndex>>,
+    /// systemd units, launchd labels and XDG autostart file names.
+    by_service: HashMap<String, Vec<ToolIndex>>,
+    by_port: HashMap<(u32, String), Vec<ToolIndex>>,
+    file_patterns: Vec<(glob::Pattern, ToolIndex)>,
+}
+
+/// Names too generic to identify a tool by process name.
+const GENERIC_NAMES: &[&str] = &[
+    "agent", "server", "service", "node", "python", "python3", "java", "ssh", "sshd", "vnc",
+    "client", "daemon", "helper", "update", "updater", "launcher", "main", "app",
+];
+
+#[derive(Debug)]
+pub struct CatalogError(pub Vec<String>);
+
+impl fmt::Display for CatalogError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid catalog: {}", self.0.join("; "))
+    }
+}
+
+impl std::error::Error for CatalogError {}
+
+fn push_index<K: std::hash::Hash + Eq>(
+    map: &mut HashMap<K, Vec<ToolIndex>>,
+    key: K,
+    idx: ToolIndex,
+) {
+    let entry = map.entry(key).or_default();
+    if !entry.contains(&idx) {
+        entry.push(idx);
+    }
+}
+
+/// Key for Windows image names and case-insensitive lookups.
+fn windows_key(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    lower
+        .strip_suffix(".exe")
+        .map(str::to_string)
+        .unwrap_or(lower)
+}
+
+fn is_hex4(s: &str) -> bool {
+    s.len() == 4
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+impl Catalog {
+    /// Parses and validates catalog files given as `(file name, JSON text)`,
+    /// collecting every problem.
+    pub fn from_sources(sources: &[(&str, &str)]) -> Result<Catalog, CatalogError> {
+        let mut problems = Vec::new();
+        let mut tools: Vec<Tool> = Vec::new();
+        for (file, text) in sources {
+            match serde_json::from_str::<Vec<Tool>>(text) {
+                Ok(mut parsed) => tools.append(&mut parsed),
+                Err(e) => problems.push(format!("{file}: {e}")),
+            }
+        }
+        let mut catalog = Catalog::default();
+        for tool in &tools {
+            validate_tool(tool, &mut problems);
+        }
+        for (idx, tool) in tools.iter().enumerate() {
+            if catalog.by_id.insert(tool.id.clone(), idx).is_some() {
+                problems.push(format!("id {:?} appears twice", tool.id));
+            }
+            for name in tool
+                .linux
+                .process_names
+                .iter()
+                .chain(&tool.macos.process_names)
+            {
+                push_index(&mut catalog.by_process, name.clone(), idx);
+            }
+            for name in &tool.windows.process_names {
+                push_index(&mut catalog.by_process, windows_key(name), idx);
+            }
+            for pkg in &tool.linux.packages {
+                push_index(&mut catalog.by_package, pkg.clone(), idx);
+            }
+            for id in &tool.macos.bundle_ids {
+                push_index(&mut catalog.by_bundle_id, id.clone(), idx);
+            }
+            for svc in tool
+                .linux
+                .services
+                .iter()
+                .chain(&tool.linux.autostart)
+                .chain(&tool.macos.launchd)
+            {
+                push_index(&mut catalog.by_service, svc.clone(), idx);
+            }
+            for port in &tool.ports {
+                push_index(
+                    &mut catalog.by_port,
+                    (port.port, port.protocol.clone()),
+                    idx,
+                );
+            }
+            for pattern in &tool.file_names {
+                match glob::Pattern::new(&pattern.to_ascii_lowercase()) {
+                    Ok(p) => catalog.file_patterns.push((p, idx)),
+                    Err(e) => problems.push(format!("{}: file_names {pattern:?}: {e}", tool.id)),
+                }
+            }
+        }
+        if problems.is_empty() {
+            catalog.tools = tools;
+            Ok(catalog)
+        } else {
+            Err(CatalogError(problems))
+        }
+    }
+
+    /// The catalog shipped in the binary.
+    pub fn embedded() -> Result<&'static Catalog, &'static CatalogError> {
+        static CATALOG: LazyLock<Result<Catalog, CatalogError>> =
+            LazyLock::new(|| Catalog::from_sources(embedded::REMOTE_ACCESS));
+        CATALOG.as_ref()
+    }
+
+    pub fn tool(&self, idx: ToolIndex) -> Option<&Tool> {
+        self.tools.get(idx)
+    }
+
+    pub fn index_of(&self, id: &str) -> Option<ToolIndex> {
+        self.by_id.get(id).copied()
+    }
+
+    pub fn ids(&self) -> BTreeSet<&str> {
+        self.tools.iter().map(|t| t.id.as_str()).collect()
+    }
+
+    /// Tools whose executable is called `name` (Linux/macOS exact, or a
+    /// Windows image name in any case).
+    pub fn by_process_name(&self, name: &str) -> &[ToolIndex] {
+        if let Some(hits) = self.by_process.get(name) {
+            return hits;
+        }
+        if name.to_ascii_lowercase().ends_with(".exe") {
+            return self
+                .by_process
+                .get(&windows_key(name))
+                .map_or(&[], Vec::as_slice);
+        }
+        &[]
+    }
+
+    pub fn by_package(&self, name: &str) -> &[ToolIndex] {
+        self.by_package.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn by_bundle_id(&self, id: &str) -> &[ToolIndex] {
+        self.by_bundle_id.get(id).map_or(&[], Vec::as_slice)
+    }
+
+    /// systemd unit, launchd label or XDG autostart file name.
+    pub fn by_service(&self, name: &str) -> &[ToolIndex] {
+        self.by_service.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn by_port(&self, port: u32, protocol: &str) -> &[ToolIndex] {
+        self.by_port
+            .get(&(port, protocol.to_string()))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Tools whose downloads or portable binaries are called like `file_name`
+    /// (case-insensitive), or whose executable has that exact name.
+    pub fn by_file_name(&self, file_name: &str) -> Vec<ToolIndex> {
+        let mut hits: Vec<ToolIndex> = self.by_process_name(file_name).to_vec();
+        let lower = file_name.to_ascii_lowercase();
+        for (pattern, idx) in &self.file_patterns {
+            if !hits.contains(idx) && pattern.matches(&lower) {
+                hits.push(*idx);
+            }
+        }
+        hits
+    }
+
+    /// Tools with a USB identity matching a device's descriptors. Identity
+    /// fields absent from the catalog entry are wildcards; strings compare
+    /// case-insensitively.
+    pub fn by_usb(
+        &self,
+        vendor_id: &str,
+        product_id: &str,
+        manufacturer: &str,
+        product: &str,
+        serial: &str,
+    ) -> Vec<ToolIndex> {
+        let eq = |want: &Option<String>, have: &str| {
+            want.as_ref()
+                .is_none_or(|w| w.eq_ignore_ascii_case(have.trim()))
+        };
+        let mut hits = Vec::new();
+        for (idx, tool) in self.tools.iter().enumerate() {
+            let matched = tool.usb.iter().any(|u| {
+                eq(&u.vendor_id, vendor_id)
+                    && eq(&u.product_id, product_id)
+                    && eq(&u.manufacturer, manufacturer)
+                    && eq(&u.product, product)
+                    && eq(&u.serial, serial)
+            });
+            if matched {
+                hits.push(idx);
+            }
+        }
+        hits
+    }
+
+    /// Tools whose install paths (any platform) include `host_path` exactly.
+    pub fn by_install_path(&self, host_path: &str) -> Vec<ToolIndex> {
+        self.tools
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| {
+                t.linux
+                    .paths
+                    .iter()
+                    .chain(&t.macos.paths)
+                    .any(|p| p == host_path)
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+}
+
+const LISTING_COLUMNS: &[Column] = &[
+    Column::new("id", ColumnType::Text, "Tool id, as used in the policy."),
+    Column::new("name", ColumnType::Text, "Product name."),
+    Column::new("vendor", ColumnType::Text, "Vendor."),
+    Column::new("category", ColumnType::Text, "Category."),
+    Column::new("severity", ColumnType::Text, "Severity when unapproved."),
+];
+
+impl Catalog {
+    /// The catalog as rows, for `postern catalog`.
+    pub fn listing(&self) -> (&'static [Column], Vec<Row>) {
+        let rows = self
+            .tools
+            .iter()
+            .map(|t| {
+                vec![
+                    Some(t.id.clone()),
+                    Some(t.name.clone()),
+                    Some(t.vendor.clone()),
+                    Some(t.category.as_str().to_string()),
+                    Some(t.severity.as_str().to_string()),
+                ]
+            })
+            .collect();
+        (LISTING_COLUMNS, rows)
+    }
+}
+
+fn validate_tool(tool: &Tool, problems: &mut Vec<String>) {
+    let id = &tool.id;
+    if id.is_empty()
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        problems.push(format!("id {id:?} must match [a-z0-9_]+"));
+    }
+    for (field, value) in [
+        ("name", &tool.name),
+        ("vendor", &tool.vendor),
+        ("description", &tool.description),
+    ] {
+        if value.trim().is_empty() {
+            problems.push(format!("{id}: {field} is empty"));
+        }
+    }
+    if tool.references.is_empty() {
+        problems.push(format!("{id}: references is empty (facts need a source)"));
+    }
+    for url in &tool.references {
+        if !url.starts_with("https://") && !url.starts_with("http://") {
+            problems.push(format!("{id}: reference {url:?} is not a URL"));
+        }
+    }
+    let process_names = tool
+        .linux
+        .process_names
+        .iter()
+        .chain(&tool.macos.process_names)
+        .chain(&tool.windows.process_names);
+    for name in process_names {
+        let key = windows_key(name);
+        if name.trim().is_empty() || name.contains('/') || GENERIC_NAMES.contains(&key.as_str()) {
+            problems.push(format!(
+                "{id}: process name {name:?} is empty, a path or too generic"
+            ));
+        }
+    }
+    for path in tool.linux.paths.iter().chain(&tool.macos.paths) {
+        if !path.starts_with('/') || path == "/" {
+            problems.push(format!(
+                "{id}: path {path:?} is not an absolute install path"
+            ));
+        }
+    }
+    for unit in &tool.linux.services {
+        let known = [".service", ".socket", ".timer", ".path", ".target"];
+        if !known.iter().any(|s| unit.ends_with(s)) {
+            problems.push(format!("{id}: systemd unit {unit:?} has no unit suffix"));
+        }
+    }
+    for entry in &tool.linux.autostart {
+        if !entry.ends_with(".desktop") {
+            problems.push(format!(
+                "{id}: autostart entry {entry:?} is not a .desktop file"
+            ));
+        }
+    }
+    for port in &tool.ports {
+        if port.port == 0 || port.port > 65535 || !matches!(port.protocol.as_str(), "tcp" | "udp") {
+            problems.push(format!(
+                "{id}: port {}/{} is invalid",
+                port.port, port.protocol
+            ));
+        }
+    }
+    for usb in &tool.usb {
+        for (field, value) in [
+            ("vendor_id", &usb.vendor_id),
+            ("product_id", &usb.product_id),
+        ] {
+            if let Some(v) = value {
+                if !is_hex4(v) {
+                    problems.push(format!(
+                        "{id}: usb {field} {v:?} is not 4 lowercase hex digits"
+                    ));
+                }
+            }
+        }
+        let has_ids = usb.vendor_id.is_some() && usb.product_id.is_some();
+        let has_string =
+            usb.manufacturer.is_some() || usb.product.is_some() || usb.serial.is_some();
+        if !has_ids && !has_string {
+            problems.push(format!(
+                "{id}: a usb identity needs both ids or at least one string"
+            ));
+        }
+    }
+    for ext in &tool.browser_extensions {
+        if ext.len() != 32 || !ext.bytes().all(|b| (b'a'..=b'p').contains(&b)) {
+            problems.push(format!(
+                "{id}: browser extension id {ext:?} is not 32 letters a-p"
+            ));
+        }
+    }
+    if tool.category == Category::IpKvm
+        && tool.usb.is_empty()
+        && tool.linux.process_names.is_empty()
+    {
+        problems.push(format!("{id}: an ip_kvm entry needs a usb identity"));
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A small catalog for unit and scenario tests, independent of the
+    /// shipped data.
+    pub const TEST_CATALOG: &str = r#"[
+      {"id":"anydesk","name":"AnyDesk","vendor":"AnyDesk Software GmbH","category":"remote_desktop",
+       "severity":"high","description":"Remote desktop.","references":["https://example.com/anydesk"],
+       "linux":{"process_names":["anydesk"],"packages":["anydesk"],"paths":["/usr/bin/anydesk"],
+                "services":["anydesk.service"],"autostart":["anydesk.desktop"]},
+       "macos":{"process_names":["AnyDesk"],"bundle_ids":["com.philandro.anydesk"],
+                "launchd":["com.philandro.anydesk.service"]},
+       "windows":{"process_names":["AnyDesk.exe"]},
+       "file_names":["anydesk*.tar.gz","AnyDesk*.exe"],
+       "ports":[{"port":7070,"protocol":"tcp"}]},
+      {"id":"chrome_remote_desktop","name":"Chrome Remote Desktop","vendor":"Google","category":"remote_desktop",
+       "severity":"high","description":"Remote desktop.","references":["https://example.com/crd"],
+       "linux":{"process_names":["chrome-remote-desktop-host"],"packages":["chrome-remote-desktop"],
+                "services":["chrome-remote-desktop@.service"]}},
+      {"id":"tailscale","name":"Tailscale","vendor":"Tailscale Inc.","category":"mesh_vpn",
+       "severity":"medium","description":"Mesh VPN.","references":["https://example.com/ts"],
+       "linux":{"process_names":["tailscaled"],"packages":["tailscale"],"services":["tailscaled.service"]},
+       "ports":[{"port":41641,"protocol":"udp"}]},
+      {"id":"x11vnc","name":"x11vnc","vendor":"Karl Runge","category":"vnc_server",
+       "severity":"high","description":"VNC server.","references":["https://example.com/x11vnc"],
+       "linux":{"process_names":["x11vnc"],"packages":["x11vnc"]},
+       "ports":[{"port":5900,"protocol":"tcp"}]},
+      {"id":"pikvm","name":"PiKVM","vendor":"PiKVM","category":"ip_kvm",
+       "severity":"high","description":"IP-KVM.","references":["https://example.com/pikvm"],
+       "usb":[{"manufacturer":"PiKVM"},{"vendor_id":"1d6b","product_id":"0104","product":"PiKVM Composite Device"}]}
+    ]"#;
+
+    pub fn test_catalog() -> Catalog {
+        match Catalog::from_sources(&[("test.json", TEST_CATALOG)]) {
+            Ok(c) => c,
+            Err(e) => unreachable!("test catalog invalid: {e}"),
+        }
+    }
+
+    #[test]
+    fn shipped_catalog_is_valid_and_large_enough() {
+        let catalog = match Catalog::embedded() {
+            Ok(c) => c,
+            Err(e) => unreachable!("{e}"),
+        };
+        assert!(
+            catalog.tools.len() >= 100,
+            "only {} tools",
+            catalog.tools.len()
+        );
+        let categories: BTreeSet<Category> = catalog.tools.iter().map(|t| t.category).collect();
+        for required in [
+            Category::RemoteDesktop,
+            Category::Rmm,
+            Category::VncServer,
+            Category::RdpServer,
+            Category::Tunnel,
+            Category::MeshVpn,
+            Category::IpKvm,
+        ] {
+            assert!(categories.contains(&required), "no {required:?} tool");
+        }
+        for id in [
+            "anydesk",
+            "teamviewer",
+            "rustdesk",
+            "chrome_remote_desktop",
+            "ngrok",
+            "cloudflared",
+            "tailscale",
+            "zerotier",
+            "xrdp",
+            "x11vnc",
+            "pikvm",
+            "tinypilot",
+            "jetkvm",
+        ] {
+            assert!(catalog.index_of(id).is_some(), "catalog lacks {id}");
+        }
+    }
+
+    #[test]
+    fn lookups() {
+        let c = test_catalog();
+        let id = |idx: &[ToolIndex]| -> Vec<String> {
+            idx.iter()
+                .filter_map(|i| c.tool(*i))
+                .map(|t| t.id.clone())
+                .collect()
+        };
+        assert_eq!(id(c.by_process_name("anydesk")), ["anydesk"]);
+        assert_eq!(id(c.by_process_name("ANYDESK.EXE")), ["anydesk"]);
+        assert!(
+            c.by_process_name("Anydesk").is_empty(),
+            "Linux names are exact"
+        );
+        assert_eq!(id(c.by_package("tailscale")), ["tailscale"]);
+        assert_eq!(
+            id(c.by_service("chrome-remote-desktop@.service")),
+            ["chrome_remote_desktop"]
+        );
+        assert_eq!(id(c.by_port(5900, "tcp")), ["x11vnc"]);
+        assert_eq!(id(&c.by_file_name("AnyDesk_portable.EXE")), ["anydesk"]);
+        assert_eq!(
+            id(&c.by_file_name("anydesk-6.3.0-amd64.tar.gz")),
+            ["anydesk"]
+        );
+        assert_eq!(
+            id(&c.by_usb("1d6b", "0104", "PiKVM", "PiKVM Composite Device", "")),
+            ["pikvm"]
+        );
+        assert_eq!(
+            id(&c.by_usb("046d", "c52b", "pikvm", "Keyboard", "")),
+            ["pikvm"]
+        );
+        assert!(c
+            .by_usb("1d6b", "0104", "Linux Foundation", "Composite", "")
+            .is_empty());
+    }
+
+    #[test]
+    fn invalid_catalogs_report_every_problem() {
+        let bad = r#"[
+          {"id":"Bad Id","name":"","vendor":"v","category":"remote_desktop","severity":"high",
+           "description":"d","references":[],"linux":{"process_names":["agent"],"services":["x"]},
+           "usb":[{"vendor_id":"XYZ"}],"browser_extensions":["short"]},
+          {"id":"dup","name":"n","vendor":"v","category":"tunnel","severity":"low","description":"d",
+           "references":["https://x"],"ports":[{"port":70000,"protocol":"sctp"}]},
+          {"id":"dup","name":"n","vendor":"v","category":"tunnel","severity":"low","description":"d",
+           "references":["https://x"]}
+        ]"#;
+        let err = match Catalog::from_sources(&[("bad.json", bad)]) {
+            Ok(_) => unreachable!("bad catalog accepted"),
+            Err(e) => e,
+        };
+        let text = err.to_string();
+        for needle in [
+            "Bad Id",
+            "name is empty",
+            "references is empty",
+            "\"agent\"",
+            "unit suffix",
+            "XYZ",
+            "short",
+            "70000",
+            "appears twice",
+        ] {
+            assert!(text.contains(needle), "{needle} missing from: {text}");
+        }
+        let unknown_key = r#"[{"id":"a","name":"n","vendor":"v","category":"rmm","severity":"low",
+            "description":"d","references":["https://x"],"linux":{"procs":["a"]}}]"#;
+        assert!(Catalog::from_sources(&[("u.json", unknown_key)]).is_err());
+    }
+}

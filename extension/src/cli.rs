@@ -1,0 +1,313 @@
+//! The command line: osquery mode when launched with `--socket`, else the
+//! standalone commands (`audit`, `query`, `tables`, `policy validate`,
+//! `catalog`). Every command returns an exit code; nothing here calls
+//! `process::exit`.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::json;
+
+use crate::catalog::Catalog;
+use crate::engine::{Engine, DEFAULT_DEADLINE};
+use crate::output::{self, Format};
+use crate::policy::{parse_policy, PolicySource, PolicyState};
+use crate::root::HostRoot;
+use crate::runtime;
+use crate::tables;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "postern",
+    version,
+    about = "Finds remote access tools, broken security controls and software that arrived after enrollment. Runs standalone or as an osquery extension (launched with --socket)."
+)]
+struct Cli {
+    /// More logging on standard error (repeat for more).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct HostArgs {
+    /// Directory standing for the host's `/` (a mounted disk image or a fixture).
+    #[arg(long, default_value = "/")]
+    root: PathBuf,
+    /// Policy file (default: /etc/postern/policy.json, inside --root).
+    #[arg(long)]
+    policy: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run every table on this machine and summarise the findings.
+    Audit {
+        #[command(flatten)]
+        host: HostArgs,
+        #[arg(long, value_enum, default_value_t = AuditFormat::Text)]
+        format: AuditFormat,
+        /// Exit with status 1 when an unapproved tool is found.
+        #[arg(long)]
+        fail_on_findings: bool,
+    },
+    /// Print one table's rows.
+    Query {
+        table: String,
+        #[command(flatten)]
+        host: HostArgs,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Equality constraint passed to the table as osquery would (COLUMN=VALUE, repeatable).
+        #[arg(long = "where", value_name = "COLUMN=VALUE")]
+        constraints: Vec<String>,
+    },
+    /// Describe every table's schema.
+    Tables {
+        #[arg(long, value_enum, default_value_t = SchemaFormat::Markdown)]
+        format: SchemaFormat,
+    },
+    /// Policy file commands.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// List the remote access catalog (tool ids for the policy).
+    Catalog {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum PolicyCommand {
+    /// Report every problem in a policy file; exit 1 if there is any.
+    Validate { file: PathBuf },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum AuditFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum SchemaFormat {
+    Markdown,
+    Json,
+}
+
+fn init_logging(verbosity: u8) {
+    let level = match verbosity {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let _ = env_logger::Builder::from_env(env_logger::Env::new().filter_or("POSTERN_LOG", level))
+        .format_target(false)
+        .try_init();
+}
+
+/// Entry point for the binary.
+pub fn main(args: Vec<OsString>) -> ExitCode {
+    let strings: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let rest = strings.get(1..).unwrap_or_default();
+    if runtime::is_osquery_launch(rest) {
+        return osquery_mode(rest);
+    }
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    init_logging(cli.verbose);
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("postern: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn osquery_mode(args: &[String]) -> ExitCode {
+    let parsed = match runtime::parse_osquery_args(args) {
+        Ok(a) => a,
+        Err(e) => {
+            init_logging(0);
+            eprintln!("postern: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_logging(if parsed.verbose { 2 } else { 1 });
+    let with_selftest = std::env::var(tables::selftest::ENV).is_ok_and(|v| v == "1");
+    let deadline = std::env::var("POSTERN_TABLE_DEADLINE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(std::time::Duration::from_secs)
+        .unwrap_or(DEFAULT_DEADLINE);
+    let engine = Engine::new(
+        HostRoot::system(),
+        PolicySource::Default,
+        with_selftest,
+        deadline,
+    );
+    match runtime::run(&parsed, engine) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(reason) => {
+            log::error!("{reason}");
+            eprintln!("postern: {reason}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn engine_for(host: &HostArgs) -> Result<Engine, String> {
+    let root = if host.root == std::path::Path::new("/") {
+        HostRoot::system()
+    } else {
+        HostRoot::new(&host.root)
+            .map_err(|e| format!("cannot use --root {}: {e}", host.root.display()))?
+    };
+    let policy = match &host.policy {
+        Some(p) => PolicySource::Explicit(p.clone()),
+        None => PolicySource::Default,
+    };
+    Ok(Engine::new(root, policy, false, DEFAULT_DEADLINE))
+}
+
+/// Builds an osquery context JSON from `COLUMN=VALUE` equality constraints.
+fn context_from(constraints: &[String]) -> Result<String, String> {
+    let mut by_column: BTreeMap<&str, Vec<serde_json::Value>> = BTreeMap::new();
+    for c in constraints {
+        let (col, value) = c
+            .split_once('=')
+            .ok_or_else(|| format!("--where takes COLUMN=VALUE, not {c:?}"))?;
+        by_column
+            .entry(col.trim())
+            .or_default()
+            .push(json!({"op": 2, "expr": value}));
+    }
+    let list: Vec<_> = by_column
+        .into_iter()
+        .map(|(name, list)| json!({"name": name, "list": list, "affinity": "TEXT"}))
+        .collect();
+    Ok(json!({ "constraints": list }).to_string())
+}
+
+fn run(command: Command) -> Result<ExitCode, String> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let io = |e: std::io::Error| format!("cannot write output: {e}");
+    match command {
+        Command::Query {
+            table,
+            host,
+            format,
+            constraints,
+        } => {
+            let engine = engine_for(&host)?;
+            let result = engine
+                .generate(&table, &context_from(&constraints)?)
+                .map_err(|e| e.to_string())?;
+            output::write(&mut out, format, result.columns, &result.rows).map_err(io)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit {
+            host,
+            format,
+            fail_on_findings,
+        } => {
+            let engine = engine_for(&host)?;
+            let report = crate::audit::audit(&engine);
+            match format {
+                AuditFormat::Text => out.write_all(report.to_text().as_bytes()).map_err(io)?,
+                AuditFormat::Json => {
+                    serde_json::to_writer_pretty(&mut out, &report.to_json())
+                        .map_err(|e| e.to_string())?;
+                    writeln!(out).map_err(io)?;
+                }
+            }
+            Ok(if fail_on_findings && report.unapproved_tools() > 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Tables { format } => {
+            let text = match format {
+                SchemaFormat::Markdown => tables::schema_markdown(),
+                SchemaFormat::Json => tables::schema_json(),
+            };
+            out.write_all(text.as_bytes()).map_err(io)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Policy {
+            command: PolicyCommand::Validate { file },
+        } => validate_policy(&file, &mut out).map_err(io),
+        Command::Catalog { format } => {
+            let catalog = Catalog::embedded().map_err(|e| e.to_string())?;
+            let (columns, rows) = catalog.listing();
+            output::write(&mut out, format, columns, &rows).map_err(io)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn validate_policy(file: &std::path::Path, out: &mut dyn Write) -> std::io::Result<ExitCode> {
+    let catalog = match Catalog::embedded() {
+        Ok(c) => c,
+        Err(e) => {
+            writeln!(out, "{e}")?;
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("postern: cannot read {}: {e}", file.display());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let mut problems = match parse_policy(&text, catalog) {
+        Ok(_) => Vec::new(),
+        Err(p) => p.0,
+    };
+    if crate::policy::running_as_root() {
+        let root = HostRoot::system();
+        let loaded = crate::policy::load_policy(
+            &PolicySource::Explicit(file.to_path_buf()),
+            &root,
+            catalog,
+            true,
+        );
+        if let PolicyState::Refused(why) = loaded.state {
+            problems.push(format!("refused when postern runs as root: {why}"));
+        }
+    }
+    if problems.is_empty() {
+        writeln!(out, "{}: valid", file.display())?;
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for p in &problems {
+            eprintln!("{}: {p}", file.display());
+        }
+        eprintln!("{}: {} problem(s)", file.display(), problems.len());
+        Ok(ExitCode::FAILURE)
+    }
+}

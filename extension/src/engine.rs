@@ -1,0 +1,226 @@
+//! Runs a table call the way every caller needs it: the osquery runtime,
+//! `postern query` and `postern audit` all go through [`Engine::generate`].
+//!
+//! One wrapper for every call: the policy is (re)loaded, the query context
+//! parsed, and the table runs on its own thread under a deadline, with a cap
+//! on concurrent calls; a panic becomes an error and the process lives on.
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use crate::catalog::Catalog;
+use crate::policy::{load_policy, running_as_root, LoadedPolicy, PolicySource};
+use crate::root::HostRoot;
+use crate::table::{Column, Deadline, GenerateContext, QueryContext, Row, Table};
+use crate::tables;
+
+/// Default time a table may take; osquery's own call timeout is 300 s.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
+/// Calls allowed to run at once; further calls are refused, not queued, so a
+/// stuck table cannot pile up threads.
+pub const MAX_CONCURRENT_CALLS: usize = 2;
+
+#[derive(Debug, PartialEq)]
+pub enum CallError {
+    UnknownTable(String),
+    BadContext(String),
+    Busy { limit: usize },
+    Timeout { table: String, after: Duration },
+    Panicked { table: String, message: String },
+    Unavailable(String),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::UnknownTable(t) => write!(f, "postern has no table named {t:?}"),
+            CallError::BadContext(e) => write!(f, "{e}"),
+            CallError::Busy { limit } => write!(
+                f,
+                "postern is already answering {limit} queries; try again when they finish"
+            ),
+            CallError::Timeout { table, after } => write!(
+                f,
+                "{table} did not finish within {} s; no rows returned",
+                after.as_secs()
+            ),
+            CallError::Panicked { table, message } => {
+                write!(f, "{table} failed with an internal error: {message}")
+            }
+            CallError::Unavailable(why) => write!(f, "{why}"),
+        }
+    }
+}
+
+/// A table's rows with its schema, ready to print or serialise.
+pub struct TableResult {
+    pub columns: &'static [Column],
+    pub rows: Vec<Row>,
+    pub warnings: Vec<String>,
+    pub policy: LoadedPolicy,
+}
+
+impl TableResult {
+    /// Rows as osquery expects them: column name to string, NULLs left out.
+    pub fn to_osquery_rows(&self) -> Vec<BTreeMap<String, String>> {
+        self.rows
+            .iter()
+            .map(|row| {
+                self.columns
+                    .iter()
+                    .zip(row)
+                    .filter_map(|(c, v)| v.as_ref().map(|v| (c.name.to_string(), v.clone())))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    root: HostRoot,
+    policy: Arc<PolicySource>,
+    with_selftest: bool,
+    deadline: Duration,
+    active: Arc<AtomicUsize>,
+}
+
+/// Decrements the active-call count when the worker thread ends, however it ends.
+struct ActiveSlot(Arc<AtomicUsize>);
+
+impl Drop for ActiveSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic".to_string()
+    }
+}
+
+impl Engine {
+    pub fn new(
+        root: HostRoot,
+        policy: PolicySource,
+        with_selftest: bool,
+        deadline: Duration,
+    ) -> Self {
+        Engine {
+            root,
+            policy: Arc::new(policy),
+            with_selftest,
+            deadline,
+            active: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    pub fn root(&self) -> &HostRoot {
+        &self.root
+    }
+
+    /// The tables this engine serves.
+    pub fn tables(&self) -> Vec<Box<dyn Table>> {
+        let mut all = tables::all();
+        if self.with_selftest {
+            all.push(Box::new(tables::selftest::Selftest));
+        }
+        all
+    }
+
+    pub fn load_policy(&self) -> Result<LoadedPolicy, CallError> {
+        let catalog = Catalog::embedded().map_err(|e| CallError::Unavailable(e.to_string()))?;
+        Ok(load_policy(
+            &self.policy,
+            &self.root,
+            catalog,
+            running_as_root(),
+        ))
+    }
+
+    /// Runs one table under the guard. `context` is osquery's context JSON.
+    pub fn generate(&self, table: &str, context: &str) -> Result<TableResult, CallError> {
+        let Some(found) = tables::find(table, self.with_selftest) else {
+            return Err(CallError::UnknownTable(table.to_string()));
+        };
+        let query =
+            QueryContext::parse(context).map_err(|e| CallError::BadContext(e.to_string()))?;
+        let catalog = Catalog::embedded().map_err(|e| CallError::Unavailable(e.to_string()))?;
+
+        let slot = self.active.fetch_add(1, Ordering::AcqRel);
+        let guard = ActiveSlot(self.active.clone());
+        if slot >= MAX_CONCURRENT_CALLS {
+            return Err(CallError::Busy {
+                limit: MAX_CONCURRENT_CALLS,
+            });
+        }
+        let columns = found.columns();
+        let name = found.name().to_string();
+        let root = self.root.clone();
+        let policy_source = self.policy.clone();
+        let deadline = self.deadline;
+        let (tx, rx) = mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name(format!("table:{name}"))
+            .spawn(move || {
+                let _guard = guard;
+                let result = catch_unwind(AssertUnwindSafe(|| {
+                    let policy = load_policy(&policy_source, &root, catalog, running_as_root());
+                    let ctx = GenerateContext {
+                        root: &root,
+                        policy: &policy,
+                        catalog,
+                        query: &query,
+                        deadline: Deadline::after(deadline),
+                    };
+                    let output = found.generate(&ctx);
+                    (output, policy)
+                }));
+                // The receiver may have given up at the deadline; nothing to do then.
+                let _ = tx.send(result.map_err(|p| panic_message(p.as_ref())));
+            });
+        if let Err(e) = spawned {
+            return Err(CallError::Unavailable(format!(
+                "cannot start a worker thread: {e}"
+            )));
+        }
+        match rx.recv_timeout(deadline) {
+            Ok(Ok((output, policy))) => {
+                for w in &output.warnings {
+                    log::warn!("{name}: {w}");
+                }
+                Ok(TableResult {
+                    columns,
+                    rows: output.rows,
+                    warnings: output.warnings,
+                    policy,
+                })
+            }
+            Ok(Err(message)) => {
+                log::error!("{name} panicked: {message}");
+                Err(CallError::Panicked {
+                    table: name,
+                    message,
+                })
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                log::error!("{name} overran its {} s deadline", deadline.as_secs());
+                Err(CallError::Timeout {
+                    table: name,
+                    after: deadline,
+                })
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(CallError::Unavailable(format!(
+                "{name} ended without an answer"
+            ))),
+        }
+    }
+}

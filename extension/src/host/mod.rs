@@ -1,0 +1,12 @@
+//! Collectors: what is on the host, read through a [`HostRoot`](crate::root::HostRoot).
+//! Each submodule pairs pure parsers (tested on captured text) with the thin
+//! I/O that feeds them. Tables combine these facts with the catalogs.
+
+pub mod accounts;
+pub mod bundles;
+pub mod packages;
+pub mod processes;
+pub mod services;
+pub mod sockets;
+pub mod usb;
+pub mod walk;

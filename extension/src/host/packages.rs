@@ -1,0 +1,245 @@
+//! Installed packages: dpkg's status database, snaps and flatpaks.
+//!
+//! RPM databases (`rpmdb.sqlite`) are detected but not read yet: the table
+//! logs that the RPM source is unsupported rather than pretending there are
+//! no RPM packages.
+
+use std::io::{BufRead, BufReader};
+
+use crate::root::{join, paths, HostRoot};
+
+const SNAP_YAML_CAP: u64 = 256 * 1024;
+const MAX_ENTRIES: usize = 20_000;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Package {
+    pub name: String,
+    pub version: Option<String>,
+    /// `deb`, `snap`, `flatpak`.
+    pub source: &'static str,
+    /// Where the package was found (database or install directory).
+    pub path: String,
+    /// Owner of a per-user install (flatpak --user).
+    pub user: Option<String>,
+}
+
+/// An installed dpkg package.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DpkgEntry {
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+}
+
+/// The packages read, and the read error that cut the file short, if any.
+#[derive(Debug, Default)]
+pub struct DpkgStatus {
+    pub entries: Vec<DpkgEntry>,
+    pub error: Option<std::io::Error>,
+}
+
+/// Parses dpkg's `status` file, keeping packages whose status is
+/// `install ok installed` (or held). Pure over any reader; a truncated
+/// final stanza is kept if it has a name and status, garbage is skipped.
+pub fn parse_dpkg_status(reader: impl BufRead) -> DpkgStatus {
+    let mut error = None;
+    let mut out = Vec::new();
+    let mut name = String::new();
+    let mut version = String::new();
+    let mut arch = String::new();
+    let mut installed = false;
+    let mut flush =
+        |name: &mut String, version: &mut String, arch: &mut String, installed: &mut bool| {
+            if *installed && !name.is_empty() {
+                out.push(DpkgEntry {
+                    name: std::mem::take(name),
+                    version: std::mem::take(version),
+                    arch: std::mem::take(arch),
+                });
+            }
+            name.clear();
+            version.clear();
+            arch.clear();
+            *installed = false;
+        };
+    for line in reader.split(b'\n') {
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        };
+        if line.is_empty() {
+            flush(&mut name, &mut version, &mut arch, &mut installed);
+            continue;
+        }
+        // Continuation lines (descriptions, conffiles) start with a space.
+        if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+            continue;
+        }
+        let line = String::from_utf8_lossy(&line);
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        match key {
+            "Package" => name = value.to_string(),
+            "Version" => version = value.to_string(),
+            "Architecture" => arch = value.to_string(),
+            "Status" => {
+                let mut words = value.split_whitespace();
+                let want = words.next();
+                let state = words.nth(1);
+                installed =
+                    matches!(want, Some("install" | "hold")) && matches!(state, Some("installed"));
+            }
+            _ => {}
+        }
+    }
+    flush(&mut name, &mut version, &mut arch, &mut installed);
+    DpkgStatus {
+        entries: out,
+        error,
+    }
+}
+
+/// The `version:` of a snap's `meta/snap.yaml`. Pure.
+pub fn parse_snap_version(text: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("version:"))
+        .map(|v| v.trim().trim_matches(|c| c == '\'' || c == '"').to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// dpkg packages; an absent database is not an error.
+pub fn dpkg_packages(root: &HostRoot, warnings: &mut Vec<String>) -> Vec<Package> {
+    let file = match root.open(paths::DPKG_STATUS) {
+        Ok(f) => f,
+        Err(e) if e.is_not_found() => return Vec::new(),
+        Err(e) => {
+            warnings.push(e.to_string());
+            return Vec::new();
+        }
+    };
+    // The status file is read as a stream; its size does not matter.
+    let parsed = parse_dpkg_status(BufReader::with_capacity(64 * 1024, file));
+    if let Some(e) = parsed.error {
+        warnings.push(format!("cannot read {}: {e}", paths::DPKG_STATUS));
+    }
+    parsed
+        .entries
+        .into_iter()
+        .map(|e| Package {
+            name: e.name,
+            version: Some(e.version).filter(|v| !v.is_empty()),
+            source: "deb",
+            path: paths::DPKG_STATUS.to_string(),
+            user: None,
+        })
+        .collect()
+}
+
+pub fn snap_packages(root: &HostRoot) -> Vec<Package> {
+    let Ok(names) = root.list_dir(paths::SNAPS, MAX_ENTRIES) else {
+        return Vec::new();
+    };
+    names
+        .into_iter()
+        .filter(|n| n != "bin" && !n.starts_with('.') && !n.contains('.'))
+        .filter(|n| root.exists(&join(&join(paths::SNAPS, n), "current")))
+        .map(|name| {
+            let dir = join(paths::SNAPS, &name);
+            let version = root
+                .read_string_capped(&format!("{dir}/current/meta/snap.yaml"), SNAP_YAML_CAP)
+                .ok()
+                .and_then(|t| parse_snap_version(&t));
+            Package {
+                name,
+                version,
+                source: "snap",
+                path: dir,
+                user: None,
+            }
+        })
+        .collect()
+}
+
+fn flatpak_dir(root: &HostRoot, dir: &str, user: Option<&str>) -> Vec<Package> {
+    let Ok(names) = root.list_dir(dir, MAX_ENTRIES) else {
+        return Vec::new();
+    };
+    names
+        .into_iter()
+        .filter(|n| !n.starts_with('.'))
+        .map(|name| Package {
+            path: join(dir, &name),
+            name,
+            version: None,
+            source: "flatpak",
+            user: user.map(str::to_string),
+        })
+        .collect()
+}
+
+/// System flatpaks and each home's `--user` flatpaks.
+pub fn flatpak_packages(root: &HostRoot, homes: &[(String, Option<String>)]) -> Vec<Package> {
+    let mut out = flatpak_dir(root, paths::FLATPAK_SYSTEM_APPS, None);
+    for (home, owner) in homes {
+        out.extend(flatpak_dir(
+            root,
+            &join(home, paths::HOME_FLATPAK_APPS),
+            owner.as_deref(),
+        ));
+    }
+    out
+}
+
+/// True when the host has an RPM database this version cannot read.
+pub fn has_rpm_database(root: &HostRoot) -> Option<&'static str> {
+    [paths::RPMDB_SQLITE, paths::RPMDB_SQLITE_USR]
+        .into_iter()
+        .find(|p| root.exists(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STATUS: &str = "Package: anydesk\nStatus: install ok installed\nPriority: optional\nSection: net\nInstalled-Size: 20480\nMaintainer: philandro Software GmbH <info@anydesk.com>\nArchitecture: amd64\nVersion: 6.3.2\nDepends: libc6 (>= 2.7)\nDescription: The fastest remote desktop software on the market.\n It allows for new usage scenarios.\n\nPackage: removed-one\nStatus: deinstall ok config-files\nVersion: 1.0\n\nPackage: tailscale\nStatus: hold ok installed\nArchitecture: amd64\nVersion: 1.76.1\n";
+
+    #[test]
+    fn dpkg_status() {
+        let pkgs = parse_dpkg_status(STATUS.as_bytes()).entries;
+        let names: Vec<_> = pkgs
+            .iter()
+            .map(|p| (p.name.as_str(), p.version.as_str()))
+            .collect();
+        assert_eq!(names, [("anydesk", "6.3.2"), ("tailscale", "1.76.1")]);
+    }
+
+    #[test]
+    fn truncated_and_garbage_status() {
+        let cut = &STATUS[..STATUS.find("Priority").unwrap_or(0)];
+        let pkgs = parse_dpkg_status(cut.as_bytes()).entries;
+        assert_eq!(
+            pkgs.len(),
+            1,
+            "a truncated stanza with name and status is kept"
+        );
+        assert!(
+            parse_dpkg_status(&b"\xff\xfe\x00garbage\n\n:::\nStatus\n"[..])
+                .entries
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn snap_version() {
+        assert_eq!(
+            parse_snap_version("name: ngrok\nversion: '3.5.0'\nsummary: x\n").as_deref(),
+            Some("3.5.0")
+        );
+        assert_eq!(parse_snap_version("name: x\n"), None);
+    }
+}

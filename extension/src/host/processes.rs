@@ -1,0 +1,193 @@
+//! Running processes, from `/proc` (Linux).
+//!
+//! A process is named three ways, because each can be missing or misleading:
+//! the executable behind `/proc/PID/exe` (unreadable for other users'
+//! processes when not root), `argv[0]` from `/proc/PID/cmdline`, and the
+//! kernel's `comm`, which is cut to 15 characters
+//! (`chrome-remote-desktop-host` shows as `chrome-remote-d`).
+
+use std::collections::BTreeSet;
+
+use crate::root::{paths, HostRoot};
+use crate::table::Deadline;
+
+const CMDLINE_CAP: u64 = 64 * 1024;
+const SMALL_CAP: u64 = 16 * 1024;
+const MAX_PROCESSES: usize = 200_000;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Process {
+    pub pid: i64,
+    /// Target of `/proc/PID/exe`, without the ` (deleted)` suffix.
+    pub exe: Option<String>,
+    pub exe_deleted: bool,
+    pub argv: Vec<String>,
+    pub comm: Option<String>,
+}
+
+impl Process {
+    /// Candidate executable names, most trustworthy first, without repeats.
+    pub fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::with_capacity(3);
+        let exe = self.exe.as_deref().map(crate::root::basename);
+        let argv0 = self.argv.first().map(|a| crate::root::basename(a));
+        for name in [exe, argv0, self.comm.as_deref()].into_iter().flatten() {
+            if !name.is_empty() && !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
+    }
+
+    /// The path to show: the executable, else argv[0].
+    pub fn path(&self) -> Option<&str> {
+        self.exe
+            .as_deref()
+            .or(self.argv.first().map(String::as_str))
+    }
+}
+
+/// Splits `/proc/PID/cmdline` (NUL-separated). Pure.
+pub fn parse_cmdline(bytes: &[u8]) -> Vec<String> {
+    bytes
+        .split(|b| *b == 0)
+        .filter(|part| !part.is_empty())
+        .map(|part| String::from_utf8_lossy(part).into_owned())
+        .collect()
+}
+
+/// The real uid from `/proc/PID/status`. Pure.
+pub fn parse_status_uid(text: &str) -> Option<u32> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|uid| uid.parse().ok())
+}
+
+fn proc_path(pid: i64, leaf: &str) -> String {
+    format!("{}/{pid}/{leaf}", paths::PROC)
+}
+
+/// The pids under `/proc`, or just `only` when the query pins them.
+pub fn list_pids(root: &HostRoot, only: Option<&BTreeSet<i64>>) -> Vec<i64> {
+    if let Some(only) = only {
+        return only.iter().copied().filter(|p| *p > 0).collect();
+    }
+    match root.list_dir(paths::PROC, MAX_PROCESSES) {
+        Ok(names) => {
+            let mut pids: Vec<i64> = names.iter().filter_map(|n| n.parse().ok()).collect();
+            pids.sort_unstable();
+            pids
+        }
+        Err(e) => {
+            log::warn!("{e}");
+            Vec::new()
+        }
+    }
+}
+
+/// Reads one process; `None` when it has gone (or never existed).
+pub fn read_process(root: &HostRoot, pid: i64) -> Option<Process> {
+    let cmdline = match root.read_capped(&proc_path(pid, "cmdline"), CMDLINE_CAP) {
+        Ok(bytes) => bytes,
+        Err(e) if e.is_not_found() => return None,
+        // A cmdline longer than the cap: use its start.
+        Err(_) => root
+            .read_prefix(&proc_path(pid, "cmdline"), CMDLINE_CAP)
+            .unwrap_or_default(),
+    };
+    let (exe, exe_deleted) = match root.read_link(&proc_path(pid, "exe")) {
+        Ok(target) => match target.strip_suffix(" (deleted)") {
+            Some(t) => (Some(t.to_string()), true),
+            None => (Some(target), false),
+        },
+        Err(_) => (None, false),
+    };
+    let comm = root
+        .read_string_capped(&proc_path(pid, "comm"), SMALL_CAP)
+        .ok()
+        .map(|c| c.trim_end_matches('\n').to_string());
+    if comm.is_none() && exe.is_none() && cmdline.is_empty() {
+        return None;
+    }
+    Some(Process {
+        pid,
+        exe,
+        exe_deleted,
+        argv: parse_cmdline(&cmdline),
+        comm,
+    })
+}
+
+/// Every readable process; vanished ones are skipped.
+pub fn processes(
+    root: &HostRoot,
+    only: Option<&BTreeSet<i64>>,
+    deadline: Deadline,
+) -> Vec<Process> {
+    let mut out = Vec::new();
+    for pid in list_pids(root, only) {
+        if deadline.expired() {
+            log::warn!("process scan stopped at the deadline");
+            break;
+        }
+        if let Some(p) = read_process(root, pid) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+pub fn process_uid(root: &HostRoot, pid: i64) -> Option<u32> {
+    root.read_string_capped(&proc_path(pid, "status"), SMALL_CAP)
+        .ok()
+        .and_then(|s| parse_status_uid(&s))
+}
+
+/// Socket inodes held open by a process (`socket:[N]` fd links).
+pub fn socket_inodes(root: &HostRoot, pid: i64, cap: usize) -> Vec<u64> {
+    let dir = proc_path(pid, "fd");
+    let Ok(fds) = root.list_dir(&dir, cap) else {
+        return Vec::new();
+    };
+    fds.iter()
+        .filter_map(|fd| root.read_link(&format!("{dir}/{fd}")).ok())
+        .filter_map(|target| {
+            target
+                .strip_prefix("socket:[")
+                .and_then(|s| s.strip_suffix(']'))
+                .and_then(|n| n.parse().ok())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cmdline_and_names() {
+        let argv = parse_cmdline(
+            b"/opt/google/chrome-remote-desktop/chrome-remote-desktop-host\0--host-config=-\0\0",
+        );
+        assert_eq!(argv.len(), 2);
+        let p = Process {
+            pid: 7,
+            exe: None,
+            exe_deleted: false,
+            argv,
+            comm: Some("chrome-remote-d".into()),
+        };
+        assert_eq!(p.names(), ["chrome-remote-desktop-host", "chrome-remote-d"]);
+        assert!(parse_cmdline(b"").is_empty());
+        assert_eq!(parse_cmdline(b"\xff\xfe\0x"), ["\u{fffd}\u{fffd}", "x"]);
+    }
+
+    #[test]
+    fn status_uid() {
+        let status = "Name:\tanydesk\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t1000\t1000\t1000\t1000\nGid:\t1000\n";
+        assert_eq!(parse_status_uid(status), Some(1000));
+        assert_eq!(parse_status_uid("Uid:"), None);
+        assert_eq!(parse_status_uid("garbage"), None);
+    }
+}

@@ -1,0 +1,316 @@
+//! Persistence: systemd units (system and per-user), XDG autostart entries
+//! and launchd jobs, read from their directories. Nothing is asked of a
+//! running service manager.
+
+use std::collections::BTreeSet;
+
+use crate::root::{join, paths, HostRoot};
+
+const MAX_ENTRIES: usize = 20_000;
+const DESKTOP_CAP: u64 = 256 * 1024;
+const PLIST_CAP: u64 = 1 << 20;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceEntry {
+    /// `systemd`, `systemd_user`, `xdg_autostart`, `launchd`.
+    pub kind: &'static str,
+    /// Unit name (`anydesk.service`), autostart file name, or launchd label.
+    pub name: String,
+    /// Host path of the definition.
+    pub path: String,
+    /// Enabled at boot or login, when the files tell.
+    pub enabled: Option<bool>,
+    /// Basename of the program it starts, when the definition says.
+    pub program: Option<String>,
+    pub user: Option<String>,
+}
+
+/// A template unit's name for an instance (`vncserver@:1.service` ->
+/// `vncserver@.service`). Pure.
+pub fn template_of(unit: &str) -> Option<String> {
+    let (prefix, rest) = unit.split_once('@')?;
+    let suffix = rest.rfind('.').and_then(|i| rest.get(i..))?;
+    Some(format!("{prefix}@{suffix}"))
+}
+
+/// The executable basename of a desktop entry's `Exec=` (first word, after
+/// `env VAR=...` prefixes), and whether `Hidden=true` or
+/// `X-GNOME-Autostart-enabled=false` disables it. Pure.
+pub fn parse_desktop_entry(text: &str) -> (Option<String>, bool) {
+    let mut program = None;
+    let mut disabled = false;
+    let mut in_main = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_main = line == "[Desktop Entry]";
+            continue;
+        }
+        if !in_main {
+            continue;
+        }
+        if let Some(exec) = line.strip_prefix("Exec=") {
+            program = exec
+                .split_whitespace()
+                .find(|w| *w != "env" && !w.contains('='))
+                .map(|w| crate::root::basename(w.trim_matches('"')).to_string());
+        } else if line.eq_ignore_ascii_case("Hidden=true")
+            || line.eq_ignore_ascii_case("X-GNOME-Autostart-enabled=false")
+        {
+            disabled = true;
+        }
+    }
+    (program, disabled)
+}
+
+/// `ExecStart=` program basename of a systemd unit. Pure.
+pub fn parse_unit_exec(text: &str) -> Option<String> {
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("ExecStart="))
+        .filter_map(|cmd| {
+            cmd.trim_start_matches(['@', '-', ':', '+', '!'])
+                .split_whitespace()
+                .next()
+        })
+        .map(|w| crate::root::basename(w).to_string())
+        .next()
+}
+
+/// Label and program basename of a launchd plist (XML or binary). Pure.
+pub fn parse_launchd_plist(bytes: &[u8]) -> Result<(Option<String>, Option<String>, bool), String> {
+    let value =
+        plist::Value::from_reader(std::io::Cursor::new(bytes)).map_err(|e| e.to_string())?;
+    let dict = value.as_dictionary().ok_or("not a dictionary")?;
+    let label = dict
+        .get("Label")
+        .and_then(|v| v.as_string())
+        .map(str::to_string);
+    let program = dict
+        .get("Program")
+        .and_then(|v| v.as_string())
+        .or_else(|| {
+            dict.get("ProgramArguments")
+                .and_then(|v| v.as_array())
+                .and_then(|a| a.first())
+                .and_then(|v| v.as_string())
+        })
+        .map(|p| crate::root::basename(p).to_string());
+    let disabled = dict
+        .get("Disabled")
+        .and_then(|v| v.as_boolean())
+        .unwrap_or(false);
+    Ok((label, program, disabled))
+}
+
+/// Names linked from `*.wants`/`*.requires` directories of a systemd
+/// directory: the enabled units (instances and their templates).
+fn enabled_units(root: &HostRoot, dir: &str) -> BTreeSet<String> {
+    let mut enabled = BTreeSet::new();
+    let Ok(names) = root.list_dir(dir, MAX_ENTRIES) else {
+        return enabled;
+    };
+    for wants in names
+        .iter()
+        .filter(|n| n.ends_with(".wants") || n.ends_with(".requires"))
+    {
+        if let Ok(units) = root.list_dir(&join(dir, wants), MAX_ENTRIES) {
+            for unit in units {
+                if let Some(t) = template_of(&unit) {
+                    enabled.insert(t);
+                }
+                enabled.insert(unit);
+            }
+        }
+    }
+    enabled
+}
+
+fn unit_dir(
+    root: &HostRoot,
+    dir: &str,
+    kind: &'static str,
+    enabled: &BTreeSet<String>,
+    user: Option<&str>,
+    out: &mut Vec<ServiceEntry>,
+) {
+    let Ok(names) = root.list_dir(dir, MAX_ENTRIES) else {
+        return;
+    };
+    for name in names {
+        let is_unit = [".service", ".socket", ".timer", ".path"]
+            .iter()
+            .any(|s| name.ends_with(s));
+        if !is_unit {
+            continue;
+        }
+        let path = join(dir, &name);
+        // A unit masked by a link to /dev/null is neither running nor startable.
+        if root.read_link(&path).is_ok_and(|t| t == "/dev/null") {
+            continue;
+        }
+        let program = root
+            .read_string_capped(&path, DESKTOP_CAP)
+            .ok()
+            .and_then(|t| parse_unit_exec(&t));
+        out.push(ServiceEntry {
+            kind,
+            enabled: Some(enabled.contains(&name)),
+            name,
+            path,
+            program,
+            user: user.map(str::to_string),
+        });
+    }
+}
+
+/// All persistence entries of the host.
+pub fn services(root: &HostRoot, homes: &[(String, Option<String>)]) -> Vec<ServiceEntry> {
+    let mut out = Vec::new();
+    let mut enabled = BTreeSet::new();
+    for dir in paths::SYSTEMD_UNIT_DIRS
+        .iter()
+        .chain(paths::SYSTEMD_USER_UNIT_DIRS)
+    {
+        enabled.extend(enabled_units(root, dir));
+    }
+    let mut seen = BTreeSet::new();
+    for dir in paths::SYSTEMD_UNIT_DIRS {
+        let mut found = Vec::new();
+        unit_dir(root, dir, "systemd", &enabled, None, &mut found);
+        // The first directory in search order wins, as in systemd.
+        out.extend(found.into_iter().filter(|e| seen.insert(e.name.clone())));
+    }
+    for dir in paths::SYSTEMD_USER_UNIT_DIRS {
+        unit_dir(root, dir, "systemd_user", &enabled, None, &mut out);
+    }
+    for (home, owner) in homes {
+        let dir = join(home, paths::HOME_SYSTEMD_USER_DIR);
+        let user_enabled = enabled_units(root, &dir);
+        unit_dir(
+            root,
+            &dir,
+            "systemd_user",
+            &user_enabled,
+            owner.as_deref(),
+            &mut out,
+        );
+    }
+    let mut autostart_dirs: Vec<(String, Option<String>)> = paths::XDG_AUTOSTART_DIRS
+        .iter()
+        .map(|d| (d.to_string(), None))
+        .collect();
+    autostart_dirs.extend(
+        homes
+            .iter()
+            .map(|(h, o)| (join(h, paths::HOME_AUTOSTART_DIR), o.clone())),
+    );
+    for (dir, owner) in autostart_dirs {
+        let Ok(names) = root.list_dir(&dir, MAX_ENTRIES) else {
+            continue;
+        };
+        for name in names.into_iter().filter(|n| n.ends_with(".desktop")) {
+            let path = join(&dir, &name);
+            let (program, disabled) = root
+                .read_string_capped(&path, DESKTOP_CAP)
+                .map(|t| parse_desktop_entry(&t))
+                .unwrap_or((None, false));
+            out.push(ServiceEntry {
+                kind: "xdg_autostart",
+                name,
+                path,
+                enabled: Some(!disabled),
+                program,
+                user: owner.clone(),
+            });
+        }
+    }
+    let mut launchd_dirs: Vec<(String, Option<String>)> = paths::LAUNCHD_DIRS
+        .iter()
+        .map(|d| (d.to_string(), None))
+        .collect();
+    launchd_dirs.extend(
+        homes
+            .iter()
+            .map(|(h, o)| (join(h, paths::HOME_LAUNCH_AGENTS), o.clone())),
+    );
+    for (dir, owner) in launchd_dirs {
+        let Ok(names) = root.list_dir(&dir, MAX_ENTRIES) else {
+            continue;
+        };
+        for name in names.into_iter().filter(|n| n.ends_with(".plist")) {
+            let path = join(&dir, &name);
+            let file_label = name.trim_end_matches(".plist").to_string();
+            let (label, program, disabled) = match root.read_capped(&path, PLIST_CAP) {
+                Ok(bytes) => parse_launchd_plist(&bytes).unwrap_or_else(|e| {
+                    log::info!("{path}: unreadable plist ({e}); using its file name");
+                    (None, None, false)
+                }),
+                Err(e) => {
+                    log::info!("{e}");
+                    (None, None, false)
+                }
+            };
+            out.push(ServiceEntry {
+                kind: "launchd",
+                name: label.unwrap_or(file_label),
+                path,
+                enabled: Some(!disabled),
+                program,
+                user: owner.clone(),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates() {
+        assert_eq!(
+            template_of("vncserver@:1.service").as_deref(),
+            Some("vncserver@.service")
+        );
+        assert_eq!(
+            template_of("chrome-remote-desktop@bob.service").as_deref(),
+            Some("chrome-remote-desktop@.service")
+        );
+        assert_eq!(template_of("anydesk.service"), None);
+    }
+
+    #[test]
+    fn desktop_entries() {
+        let (prog, disabled) = parse_desktop_entry("[Desktop Entry]\nType=Application\nExec=env FOO=1 /usr/bin/anydesk --tray\n[Desktop Action x]\nExec=other\n");
+        assert_eq!(prog.as_deref(), Some("anydesk"));
+        assert!(!disabled);
+        let (_, disabled) = parse_desktop_entry("[Desktop Entry]\nExec=x\nHidden=true\n");
+        assert!(disabled);
+        assert_eq!(parse_desktop_entry("\u{0}garbage"), (None, false));
+    }
+
+    #[test]
+    fn unit_exec() {
+        assert_eq!(
+            parse_unit_exec("[Service]\nExecStart=-/usr/sbin/xrdp --nodaemon\n").as_deref(),
+            Some("xrdp")
+        );
+        assert_eq!(parse_unit_exec("[Unit]\n"), None);
+    }
+
+    #[test]
+    fn launchd_plists() {
+        let xml = br#"<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0"><dict><key>Label</key><string>com.philandro.anydesk.service</string>
+<key>ProgramArguments</key><array><string>/Applications/AnyDesk.app/Contents/MacOS/AnyDesk</string><string>--service</string></array>
+</dict></plist>"#;
+        let (label, program, disabled) = parse_launchd_plist(xml).unwrap();
+        assert_eq!(label.as_deref(), Some("com.philandro.anydesk.service"));
+        assert_eq!(program.as_deref(), Some("AnyDesk"));
+        assert!(!disabled);
+        assert!(parse_launchd_plist(&xml[..60]).is_err());
+        assert!(parse_launchd_plist(b"bplist00\x01\x02").is_err());
+    }
+}

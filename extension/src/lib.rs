@@ -1,0 +1,17 @@
+//! postern: an osquery extension and audit CLI that notices when a company
+//! laptop is being driven by someone else — remote access tools, broken
+//! security controls, software that arrived after enrollment.
+//!
+//! The binary is thin ([`cli`]); everything here is a library a test can call.
+
+pub mod audit;
+pub mod catalog;
+pub mod cli;
+pub mod engine;
+pub mod host;
+pub mod output;
+pub mod policy;
+pub mod root;
+pub mod runtime;
+pub mod table;
+pub mod tables;

@@ -1,0 +1,414 @@
+//! The organisation's policy: which remote access tools are approved.
+//!
+//! A strict JSON file (unknown keys are errors; every problem is reported at
+//! once with its key and value). Default location: `/etc/postern/policy.json`
+//! on Linux, `/Library/Application Support/postern/policy.json` on macOS;
+//! `--policy FILE` overrides it.
+//!
+//! Trust: when postern runs as root, a policy file that a non-root user could
+//! have written (not owned by root, group- or world-writable, or in a
+//! directory such a user can write to without the sticky bit) is refused: a
+//! writable allowlist would let the insider approve their own AnyDesk. A
+//! refused, invalid or missing policy approves nothing.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::catalog::Catalog;
+use crate::root::{paths, HostRoot};
+
+/// Largest policy file read.
+const POLICY_CAP: u64 = 1 << 20;
+
+/// The effective policy.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Policy {
+    pub approved_remote_access: BTreeSet<String>,
+}
+
+/// Where the policy came from and what became of it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PolicyState {
+    /// No file at the location: nothing is approved.
+    Missing,
+    Loaded,
+    /// The file has problems; nothing is approved.
+    Invalid(Vec<String>),
+    /// The file could be written by a non-root user; nothing is approved.
+    Refused(String),
+    Unreadable(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoadedPolicy {
+    pub path: String,
+    pub state: PolicyState,
+    pub policy: Policy,
+}
+
+impl LoadedPolicy {
+    /// A policy that approves nothing, for tests and for `--root` runs without one.
+    pub fn empty() -> Self {
+        LoadedPolicy {
+            path: String::new(),
+            state: PolicyState::Missing,
+            policy: Policy::default(),
+        }
+    }
+
+    pub fn is_approved(&self, tool_id: &str) -> bool {
+        self.policy.approved_remote_access.contains(tool_id)
+    }
+
+    /// One line for logs and the audit summary.
+    pub fn describe(&self) -> String {
+        match &self.state {
+            PolicyState::Missing => format!("no policy at {}: nothing is approved", self.path),
+            PolicyState::Loaded => format!(
+                "policy {} approves {} remote access tool(s)",
+                self.path,
+                self.policy.approved_remote_access.len()
+            ),
+            PolicyState::Invalid(problems) => format!(
+                "policy {} is invalid, nothing is approved: {}",
+                self.path,
+                problems.join("; ")
+            ),
+            PolicyState::Refused(why) => {
+                format!("policy {} refused, nothing is approved: {why}", self.path)
+            }
+            PolicyState::Unreadable(why) => format!("{why}: nothing is approved"),
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+pub struct PolicyProblems(pub Vec<String>);
+
+impl fmt::Display for PolicyProblems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for p in &self.0 {
+            writeln!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The default policy location for this platform, as a host path.
+pub fn default_policy_host_path() -> &'static str {
+    if cfg!(target_os = "macos") {
+        paths::DEFAULT_POLICY_MACOS
+    } else {
+        paths::DEFAULT_POLICY_LINUX
+    }
+}
+
+/// Parses and validates policy text against the catalog. Pure.
+pub fn parse_policy(text: &str, catalog: &Catalog) -> Result<Policy, PolicyProblems> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| PolicyProblems(vec![format!("not valid JSON: {e}")]))?;
+    let Value::Object(top) = value else {
+        return Err(PolicyProblems(vec![
+            "the policy must be a JSON object, for example {\"remote_access\": {\"approved\": []}}"
+                .into(),
+        ]));
+    };
+    let mut problems = Vec::new();
+    let mut policy = Policy::default();
+    for (key, value) in &top {
+        match key.as_str() {
+            "remote_access" => parse_remote_access(value, catalog, &mut policy, &mut problems),
+            other => problems.push(format!(
+                "unknown key {other:?} (known keys: \"remote_access\")"
+            )),
+        }
+    }
+    if problems.is_empty() {
+        Ok(policy)
+    } else {
+        Err(PolicyProblems(problems))
+    }
+}
+
+fn object<'a>(
+    key: &str,
+    value: &'a Value,
+    problems: &mut Vec<String>,
+) -> Option<&'a Map<String, Value>> {
+    match value {
+        Value::Object(map) => Some(map),
+        other => {
+            problems.push(format!("{key} must be an object, not {other}"));
+            None
+        }
+    }
+}
+
+fn parse_remote_access(
+    value: &Value,
+    catalog: &Catalog,
+    policy: &mut Policy,
+    problems: &mut Vec<String>,
+) {
+    let Some(map) = object("remote_access", value, problems) else {
+        return;
+    };
+    for (key, value) in map {
+        match key.as_str() {
+            "approved" => {
+                let Value::Array(items) = value else {
+                    problems.push(format!(
+                        "remote_access.approved must be a list of tool ids, not {value}"
+                    ));
+                    continue;
+                };
+                for (i, item) in items.iter().enumerate() {
+                    match item.as_str() {
+                        Some(id) if catalog.index_of(id).is_some() => {
+                            policy.approved_remote_access.insert(id.to_string());
+                        }
+                        Some(id) => problems.push(format!(
+                            "remote_access.approved[{i}]: unknown tool id {id:?} (see `postern catalog` for ids)"
+                        )),
+                        None => problems.push(format!(
+                            "remote_access.approved[{i}]: {item} is not a tool id string"
+                        )),
+                    }
+                }
+            }
+            other => problems.push(format!(
+                "unknown key remote_access.{other} (known keys: \"approved\")"
+            )),
+        }
+    }
+}
+
+/// Why a file that a non-root user could write must not be trusted, given the
+/// file's and its directory's owner and mode. Pure.
+pub fn untrusted_reason(
+    file_uid: u32,
+    file_mode: u32,
+    dir_uid: u32,
+    dir_mode: u32,
+) -> Option<String> {
+    if file_uid != 0 {
+        return Some(format!("owned by uid {file_uid}, not root"));
+    }
+    if file_mode & 0o022 != 0 {
+        return Some(format!(
+            "mode {:o} lets group or others write it",
+            file_mode & 0o7777
+        ));
+    }
+    let sticky = dir_mode & 0o1000 != 0;
+    if dir_uid != 0 {
+        return Some(format!("its directory is owned by uid {dir_uid}, not root"));
+    }
+    if dir_mode & 0o022 != 0 && !sticky {
+        return Some(format!(
+            "its directory (mode {:o}) lets group or others replace it",
+            dir_mode & 0o7777
+        ));
+    }
+    None
+}
+
+fn trust_check(path: &Path) -> Result<(), String> {
+    let file =
+        fs::symlink_metadata(path).map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
+    if file.file_type().is_symlink() {
+        return Err("it is a symbolic link".into());
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir_meta = fs::metadata(dir).map_err(|e| format!("cannot stat {}: {e}", dir.display()))?;
+    match untrusted_reason(file.uid(), file.mode(), dir_meta.uid(), dir_meta.mode()) {
+        Some(why) => Err(why),
+        None => Ok(()),
+    }
+}
+
+/// Where to read the policy from: an explicit file, or the default location
+/// inside the audited root.
+pub enum PolicySource {
+    Explicit(PathBuf),
+    Default,
+}
+
+/// Loads the policy; never fails (a bad policy approves nothing and says why).
+/// `enforce_trust` is true when running as root.
+pub fn load_policy(
+    source: &PolicySource,
+    root: &HostRoot,
+    catalog: &Catalog,
+    enforce_trust: bool,
+) -> LoadedPolicy {
+    let (fs_path, shown) = match source {
+        PolicySource::Explicit(p) => (p.clone(), p.display().to_string()),
+        PolicySource::Default => {
+            let host = default_policy_host_path();
+            (root.path(host), host.to_string())
+        }
+    };
+    let mut loaded = LoadedPolicy {
+        path: shown.clone(),
+        state: PolicyState::Missing,
+        policy: Policy::default(),
+    };
+    match fs::symlink_metadata(&fs_path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return loaded,
+        Err(e) => {
+            loaded.state = PolicyState::Unreadable(format!("cannot read policy {shown}: {e}"));
+            return loaded;
+        }
+        Ok(_) => {}
+    }
+    if enforce_trust {
+        if let Err(why) = trust_check(&fs_path) {
+            log::warn!("refusing policy {shown}: {why}");
+            loaded.state = PolicyState::Refused(why);
+            return loaded;
+        }
+    }
+    let text = match read_capped(&fs_path) {
+        Ok(t) => t,
+        Err(e) => {
+            loaded.state = PolicyState::Unreadable(format!("cannot read policy {shown}: {e}"));
+            return loaded;
+        }
+    };
+    match parse_policy(&text, catalog) {
+        Ok(policy) => {
+            loaded.policy = policy;
+            loaded.state = PolicyState::Loaded;
+        }
+        Err(PolicyProblems(problems)) => {
+            log::warn!("policy {shown} is invalid: {}", problems.join("; "));
+            loaded.state = PolicyState::Invalid(problems);
+        }
+    }
+    loaded
+}
+
+fn read_capped(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    fs::File::open(path)?
+        .take(POLICY_CAP + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > POLICY_CAP {
+        return Err(std::io::Error::other(format!(
+            "larger than {POLICY_CAP} bytes"
+        )));
+    }
+    Ok(text)
+}
+
+/// True when the process runs as root (policy and state trust rules apply).
+pub fn running_as_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::tests::test_catalog;
+
+    #[test]
+    fn valid_policy() -> Result<(), PolicyProblems> {
+        let p = parse_policy(
+            r#"{"remote_access":{"approved":["tailscale","anydesk"]}}"#,
+            &test_catalog(),
+        )?;
+        assert_eq!(p.approved_remote_access.len(), 2);
+        assert_eq!(parse_policy("{}", &test_catalog())?, Policy::default());
+        Ok(())
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_key_and_value() {
+        let text = r#"{"remote_acess":{},"remote_access":{"approved":["tailscale","anydsk",7],"aproved":[]}}"#;
+        let Err(PolicyProblems(problems)) = parse_policy(text, &test_catalog()) else {
+            unreachable!("bad policy accepted");
+        };
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        let all = problems.join("\n");
+        for needle in [
+            "\"remote_acess\"",
+            "approved[1]: unknown tool id \"anydsk\"",
+            "approved[2]: 7",
+            "remote_access.aproved",
+        ] {
+            assert!(all.contains(needle), "{needle} missing: {all}");
+        }
+    }
+
+    #[test]
+    fn malformed_files() {
+        for bad in [
+            "",
+            "{",
+            "[]",
+            "null",
+            r#"{"remote_access":[]}"#,
+            r#"{"remote_access":{"approved":"anydesk"}}"#,
+        ] {
+            assert!(
+                parse_policy(bad, &test_catalog()).is_err(),
+                "{bad:?} accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn trust_rules() {
+        assert_eq!(untrusted_reason(0, 0o100644, 0, 0o40755), None);
+        assert_eq!(
+            untrusted_reason(0, 0o100600, 0, 0o41777),
+            None,
+            "sticky dir, root-owned file"
+        );
+        assert!(
+            untrusted_reason(1000, 0o100644, 0, 0o40755).is_some_and(|r| r.contains("uid 1000"))
+        );
+        assert!(untrusted_reason(0, 0o100664, 0, 0o40755).is_some_and(|r| r.contains("664")));
+        assert!(untrusted_reason(0, 0o100644, 0, 0o40777).is_some_and(|r| r.contains("directory")));
+        assert!(untrusted_reason(0, 0o100644, 1000, 0o40755).is_some());
+    }
+
+    #[test]
+    fn refused_and_invalid_policies_approve_nothing() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("policy.json");
+        fs::write(&path, r#"{"remote_access":{"approved":["anydesk"]}}"#)?;
+        let root = HostRoot::new(dir.path())?;
+        let catalog = test_catalog();
+        let src = PolicySource::Explicit(path.clone());
+        let ok = load_policy(&src, &root, &catalog, false);
+        assert_eq!(ok.state, PolicyState::Loaded);
+        assert!(ok.is_approved("anydesk"));
+
+        // World-writable: refused when running as root.
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o666))?;
+        let refused = load_policy(&src, &root, &catalog, true);
+        assert!(
+            matches!(refused.state, PolicyState::Refused(_)),
+            "{refused:?}"
+        );
+        assert!(!refused.is_approved("anydesk"));
+
+        fs::write(&path, "{\"remote_access\":")?;
+        let invalid = load_policy(&src, &root, &catalog, false);
+        assert!(matches!(invalid.state, PolicyState::Invalid(_)));
+        assert!(!invalid.is_approved("anydesk"));
+
+        let missing = load_policy(&PolicySource::Default, &root, &catalog, true);
+        assert_eq!(missing.state, PolicyState::Missing);
+        Ok(())
+    }
+}

@@ -1,0 +1,411 @@
+//! The host being audited, seen through a root directory.
+//!
+//! Every collector reads the host through [`HostRoot`]: `/` on a live machine,
+//! a mounted disk image or a fixture tree in tests (`/proc` and `/sys`
+//! included). This is the only module that holds absolute host paths; the
+//! rest of the crate names places through [`paths`] or catalog data.
+//!
+//! Reads are bounded ([`HostRoot::read_capped`]), symbolic links are never
+//! followed out of the root, and errors name the host path they concern.
+
+use std::fmt;
+use std::fs::{self, File, Metadata};
+use std::io::{self, Read};
+use std::path::{Component, Path, PathBuf};
+
+/// Well-known host locations, as absolute host paths.
+pub mod paths {
+    pub const PROC: &str = "/proc";
+    pub const SYS_USB_DEVICES: &str = "/sys/bus/usb/devices";
+    pub const DPKG_STATUS: &str = "/var/lib/dpkg/status";
+    pub const RPMDB_SQLITE: &str = "/var/lib/rpm/rpmdb.sqlite";
+    pub const RPMDB_SQLITE_USR: &str = "/usr/lib/sysimage/rpm/rpmdb.sqlite";
+    pub const SNAPS: &str = "/snap";
+    pub const SNAPD_SNAPS: &str = "/var/lib/snapd/snaps";
+    pub const FLATPAK_SYSTEM_APPS: &str = "/var/lib/flatpak/app";
+    pub const PASSWD: &str = "/etc/passwd";
+    pub const APPLICATIONS: &str = "/Applications";
+    pub const SYSTEMD_UNIT_DIRS: &[&str] = &[
+        "/etc/systemd/system",
+        "/run/systemd/system",
+        "/usr/local/lib/systemd/system",
+        "/lib/systemd/system",
+        "/usr/lib/systemd/system",
+    ];
+    pub const SYSTEMD_USER_UNIT_DIRS: &[&str] = &["/etc/systemd/user", "/usr/lib/systemd/user"];
+    pub const XDG_AUTOSTART_DIRS: &[&str] = &["/etc/xdg/autostart"];
+    pub const LAUNCHD_DIRS: &[&str] = &["/Library/LaunchDaemons", "/Library/LaunchAgents"];
+    /// System-wide places where a user (or an installer run by one) can drop
+    /// an executable without a package manager.
+    pub const WRITABLE_EXEC_DIRS: &[&str] = &["/tmp", "/var/tmp", "/opt", "/usr/local/bin"];
+    /// Per-user places, relative to a home directory.
+    pub const HOME_EXEC_DIRS: &[&str] =
+        &["Downloads", "Desktop", ".local/bin", "Applications", "bin"];
+    pub const HOME_AUTOSTART_DIR: &str = ".config/autostart";
+    pub const HOME_SYSTEMD_USER_DIR: &str = ".config/systemd/user";
+    pub const HOME_FLATPAK_APPS: &str = ".local/share/flatpak/app";
+    pub const HOME_LAUNCH_AGENTS: &str = "Library/LaunchAgents";
+    pub const HOMES_LINUX: &str = "/home";
+    pub const HOMES_MACOS: &str = "/Users";
+    pub const ROOT_HOME: &str = "/root";
+    pub const LAUNCHD_OVERRIDES: &str =
+        "/private/var/db/launchd.db/com.apple.launchd/overrides.plist";
+    /// launchd labels of macOS's built-in screen sharing.
+    pub const MACOS_SHARING_LABELS: &[&str] = &["com.apple.screensharing"];
+    /// Present while Apple Remote Management (ARD) is turned on.
+    pub const ARD_ENABLED_MARKER: &str =
+        "/Library/Application Support/Apple/Remote Desktop/RemoteManagement.launchd";
+    pub const ARD_AGENT_LABEL: &str = "com.apple.RemoteDesktop.agent";
+    pub const DEFAULT_POLICY_LINUX: &str = "/etc/postern/policy.json";
+    pub const DEFAULT_POLICY_MACOS: &str = "/Library/Application Support/postern/policy.json";
+}
+
+/// An error reading the host, naming the host path.
+#[derive(Debug)]
+pub struct HostError {
+    pub path: String,
+    pub kind: HostErrorKind,
+}
+
+#[derive(Debug)]
+pub enum HostErrorKind {
+    Io(io::Error),
+    /// The file is larger than the read cap.
+    TooLarge {
+        cap: u64,
+    },
+}
+
+impl HostError {
+    fn io(path: &str, err: io::Error) -> Self {
+        HostError {
+            path: path.to_string(),
+            kind: HostErrorKind::Io(err),
+        }
+    }
+
+    /// True when the thing simply is not there (not an error worth logging).
+    pub fn is_not_found(&self) -> bool {
+        matches!(&self.kind, HostErrorKind::Io(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(20))
+    }
+
+    pub fn is_permission_denied(&self) -> bool {
+        matches!(&self.kind, HostErrorKind::Io(e) if e.kind() == io::ErrorKind::PermissionDenied)
+    }
+}
+
+impl fmt::Display for HostError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            HostErrorKind::Io(e) => write!(f, "cannot read {}: {}", self.path, e),
+            HostErrorKind::TooLarge { cap } => {
+                write!(
+                    f,
+                    "refusing {}: larger than the {} byte read limit",
+                    self.path, cap
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for HostError {}
+
+/// The audited host: a directory standing for `/`.
+#[derive(Clone, Debug)]
+pub struct HostRoot {
+    base: PathBuf,
+    /// `base`, canonicalised once, for the link-escape check.
+    canonical_base: PathBuf,
+}
+
+impl HostRoot {
+    pub fn new(base: impl Into<PathBuf>) -> io::Result<Self> {
+        let base = base.into();
+        let canonical_base = fs::canonicalize(&base)?;
+        if !fs::metadata(&canonical_base)?.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a directory", base.display()),
+            ));
+        }
+        Ok(HostRoot {
+            base,
+            canonical_base,
+        })
+    }
+
+    /// The live machine.
+    pub fn system() -> Self {
+        HostRoot {
+            base: PathBuf::from("/"),
+            canonical_base: PathBuf::from("/"),
+        }
+    }
+
+    pub fn is_system(&self) -> bool {
+        self.canonical_base == Path::new("/")
+    }
+
+    pub fn base(&self) -> &Path {
+        &self.base
+    }
+
+    /// The filesystem path of a host path. `..` components cannot climb above
+    /// the root.
+    pub fn path(&self, host_path: &str) -> PathBuf {
+        let mut out = self.base.clone();
+        let mut depth = 0usize;
+        for component in Path::new(host_path).components() {
+            match component {
+                Component::Normal(part) => {
+                    out.push(part);
+                    depth += 1;
+                }
+                Component::ParentDir if depth > 0 => {
+                    out.pop();
+                    depth -= 1;
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// The host path of a filesystem path below the root (for display).
+    pub fn host_path_of(&self, fs_path: &Path) -> String {
+        match fs_path.strip_prefix(&self.base) {
+            Ok(rel) => format!("/{}", rel.display()),
+            Err(_) => fs_path.display().to_string(),
+        }
+    }
+
+    /// Resolves a host path to a filesystem path the way the host itself
+    /// would (as if chrooted): absolute link targets restart at the root and
+    /// `..` stops at it, so no link can lead out of the audited tree.
+    fn resolve(&self, host_path: &str) -> Result<PathBuf, HostError> {
+        if self.is_system() {
+            // Everything resolves inside `/`; the kernel does the work.
+            return Ok(self.path(host_path));
+        }
+        resolve_in(&self.canonical_base, host_path).map_err(|e| HostError::io(host_path, e))
+    }
+
+    /// Opens a file for reading, refusing links out of the root.
+    pub fn open(&self, host_path: &str) -> Result<File, HostError> {
+        let real = self.resolve(host_path)?;
+        File::open(real).map_err(|e| HostError::io(host_path, e))
+    }
+
+    /// Reads a whole file of at most `cap` bytes.
+    pub fn read_capped(&self, host_path: &str, cap: u64) -> Result<Vec<u8>, HostError> {
+        let file = self.open(host_path)?;
+        let mut buf = Vec::new();
+        // One byte more than the cap tells "exactly cap" from "larger".
+        file.take(cap.saturating_add(1))
+            .read_to_end(&mut buf)
+            .map_err(|e| HostError::io(host_path, e))?;
+        if buf.len() as u64 > cap {
+            return Err(HostError {
+                path: host_path.to_string(),
+                kind: HostErrorKind::TooLarge { cap },
+            });
+        }
+        Ok(buf)
+    }
+
+    /// Reads a text file of at most `cap` bytes; invalid UTF-8 is replaced.
+    pub fn read_string_capped(&self, host_path: &str, cap: u64) -> Result<String, HostError> {
+        let bytes = self.read_capped(host_path, cap)?;
+        Ok(match String::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        })
+    }
+
+    /// Reads at most `cap` bytes from the start of a file (no error when larger).
+    pub fn read_prefix(&self, host_path: &str, cap: u64) -> Result<Vec<u8>, HostError> {
+        let file = self.open(host_path)?;
+        let mut buf = Vec::new();
+        file.take(cap)
+            .read_to_end(&mut buf)
+            .map_err(|e| HostError::io(host_path, e))?;
+        Ok(buf)
+    }
+
+    /// The target of a symbolic link, as text (never followed). Used for
+    /// `/proc/PID/exe`, whose target is a path on the host, not in the root.
+    pub fn read_link(&self, host_path: &str) -> Result<String, HostError> {
+        fs::read_link(self.path(host_path))
+            .map(|p| p.to_string_lossy().into_owned())
+            .map_err(|e| HostError::io(host_path, e))
+    }
+
+    /// Metadata of the entry itself (links are not followed).
+    pub fn symlink_metadata(&self, host_path: &str) -> Result<Metadata, HostError> {
+        fs::symlink_metadata(self.path(host_path)).map_err(|e| HostError::io(host_path, e))
+    }
+
+    /// Metadata of what the path resolves to, inside the root.
+    pub fn metadata(&self, host_path: &str) -> Result<Metadata, HostError> {
+        let real = self.resolve(host_path)?;
+        fs::metadata(real).map_err(|e| HostError::io(host_path, e))
+    }
+
+    pub fn exists(&self, host_path: &str) -> bool {
+        self.symlink_metadata(host_path).is_ok()
+    }
+
+    /// Names of the entries of a directory (links are listed, not followed),
+    /// at most `cap` of them, sorted for stable output.
+    pub fn list_dir(&self, host_path: &str, cap: usize) -> Result<Vec<String>, HostError> {
+        let real = self.resolve(host_path)?;
+        let entries = fs::read_dir(real).map_err(|e| HostError::io(host_path, e))?;
+        let mut names = Vec::new();
+        for entry in entries {
+            if names.len() >= cap {
+                log::warn!("{host_path}: more than {cap} entries, the rest are skipped");
+                break;
+            }
+            match entry {
+                Ok(entry) => names.push(entry.file_name().to_string_lossy().into_owned()),
+                Err(e) => log::debug!("{host_path}: {e}"),
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+}
+
+/// Links followed while resolving one path before giving up (as ELOOP).
+const MAX_LINK_HOPS: usize = 40;
+
+/// Chroot-style resolution of `host_path` below `base` (already canonical).
+fn resolve_in(base: &Path, host_path: &str) -> io::Result<PathBuf> {
+    // Components still to walk, in reverse order (a stack).
+    let mut pending: Vec<String> = split_components(host_path).into_iter().rev().collect();
+    let mut current: Vec<String> = Vec::new();
+    let mut hops = 0usize;
+    while let Some(part) = pending.pop() {
+        match part.as_str() {
+            "." => continue,
+            ".." => {
+                current.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let mut candidate = base.to_path_buf();
+        candidate.extend(current.iter());
+        candidate.push(&part);
+        // A missing component ends the walk; callers report NotFound.
+        let meta = fs::symlink_metadata(&candidate)?;
+        if meta.file_type().is_symlink() {
+            hops += 1;
+            if hops > MAX_LINK_HOPS {
+                return Err(io::Error::other("too many levels of symbolic links"));
+            }
+            let target = fs::read_link(&candidate)?;
+            let target = target.to_string_lossy();
+            if target.starts_with('/') {
+                current.clear();
+            }
+            for piece in split_components(&target).into_iter().rev() {
+                pending.push(piece);
+            }
+        } else {
+            current.push(part);
+        }
+    }
+    let mut out = base.to_path_buf();
+    out.extend(current.iter());
+    Ok(out)
+}
+
+fn split_components(path: &str) -> Vec<String> {
+    path.split('/')
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Joins host path pieces with `/`.
+pub fn join(dir: &str, name: &str) -> String {
+    if dir.ends_with('/') {
+        format!("{dir}{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// The last component of a host path.
+pub fn basename(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_cannot_climb_out_of_the_root() {
+        let root = HostRoot {
+            base: PathBuf::from("/fixture"),
+            canonical_base: PathBuf::from("/fixture"),
+        };
+        assert_eq!(
+            root.path("/etc/passwd"),
+            PathBuf::from("/fixture/etc/passwd")
+        );
+        assert_eq!(
+            root.path("../../etc/passwd"),
+            PathBuf::from("/fixture/etc/passwd")
+        );
+        assert_eq!(root.path("/a/../../b"), PathBuf::from("/fixture/b"));
+    }
+
+    #[test]
+    fn links_resolve_inside_the_root() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let outside = tempfile::NamedTempFile::new()?;
+        fs::write(outside.path(), "outside")?;
+        fs::create_dir_all(dir.path().join("etc"))?;
+        fs::create_dir_all(dir.path().join("lib/systemd"))?;
+        fs::write(dir.path().join("lib/systemd/unit"), "inside")?;
+        // An absolute link resolves against the root, as on the imaged host.
+        std::os::unix::fs::symlink("/lib/systemd/unit", dir.path().join("etc/abs"))?;
+        std::os::unix::fs::symlink("../../../../lib/systemd/unit", dir.path().join("etc/climb"))?;
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("etc/evil"))?;
+        std::os::unix::fs::symlink("loop", dir.path().join("etc/loop"))?;
+        let root = HostRoot::new(dir.path())?;
+        assert_eq!(root.read_capped("/etc/abs", 10)?, b"inside");
+        assert_eq!(root.read_capped("/etc/climb", 10)?, b"inside");
+        let evil = root.read_capped("/etc/evil", 10).err();
+        assert!(
+            evil.is_some_and(|e| e.is_not_found()),
+            "the outside file is never read"
+        );
+        assert!(root.read_capped("/etc/loop", 10).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn reads_are_capped() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        fs::write(dir.path().join("big"), vec![b'a'; 100])?;
+        let root = HostRoot::new(dir.path())?;
+        assert!(root.read_capped("/big", 100).is_ok());
+        let err = root.read_capped("/big", 99).err();
+        assert!(matches!(
+            err,
+            Some(HostError {
+                kind: HostErrorKind::TooLarge { cap: 99 },
+                ..
+            })
+        ));
+        assert_eq!(root.read_prefix("/big", 10)?.len(), 10);
+        let missing = root.read_capped("/nope", 10).err();
+        assert!(missing.is_some_and(|e| e.is_not_found() && e.to_string().contains("/nope")));
+        Ok(())
+    }
+}

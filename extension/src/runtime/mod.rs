@@ -1,0 +1,399 @@
+//! osquery mode: what the binary does when osqueryd launches it as
+//! `postern.ext [--verbose] --socket PATH --timeout S --interval S`.
+//!
+//! 1. Wait up to `--timeout` seconds for the manager socket.
+//! 2. Register as extension `postern` with the crate's version; a refused
+//!    registration (name or table clash) exits 1 with osquery's reason.
+//! 3. Serve the tables on `<socket>.<uuid>`.
+//! 4. Every `--interval` seconds check that osquery answers *and* still lists
+//!    this extension; otherwise exit 1 so osquery's watcher relaunches it.
+//! 5. SIGTERM/SIGINT or osquery's shutdown call: deregister, remove the
+//!    socket, exit 0.
+
+pub mod wire;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::FileTypeExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use osquery_rust_ng::{ExtensionResponse, ExtensionStatus};
+
+use crate::engine::Engine;
+use crate::table::Table;
+use wire::{ExtensionHandler, ManagerClient, Registry, Routes};
+
+pub const EXTENSION_NAME: &str = "postern";
+/// osquery's default manager socket.
+pub const DEFAULT_SOCKET: &str = "/var/osquery/osquery.em";
+/// Connections served at once; osquery uses one per call.
+const MAX_CONNECTIONS: usize = 8;
+/// How long a connection may sit idle between requests.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Timeout for each call to the manager.
+const MANAGER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The command line osqueryd gives an extension. Unknown flags are ignored
+/// (other osquery versions pass others).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OsqueryArgs {
+    pub socket: PathBuf,
+    pub timeout: Duration,
+    pub interval: Duration,
+    pub verbose: bool,
+    pub ignored: Vec<String>,
+}
+
+/// True when the arguments look like osqueryd launching an extension.
+pub fn is_osquery_launch(args: &[String]) -> bool {
+    args.iter()
+        .any(|a| a == "--socket" || a.starts_with("--socket="))
+}
+
+fn seconds(value: &str, flag: &str) -> Result<Duration, String> {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 86_400.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("{flag} takes a number of seconds, not {value:?}"))
+}
+
+/// Parses osqueryd's extension arguments (program name excluded). Pure.
+pub fn parse_osquery_args(args: &[String]) -> Result<OsqueryArgs, String> {
+    let mut out = OsqueryArgs {
+        socket: PathBuf::from(DEFAULT_SOCKET),
+        timeout: Duration::from_secs(3),
+        interval: Duration::from_secs(3),
+        verbose: false,
+        ignored: Vec::new(),
+    };
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = |name: &str| -> Result<String, String> {
+            inline
+                .clone()
+                .or_else(|| iter.next().cloned())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match flag {
+            "--socket" => out.socket = PathBuf::from(value("--socket")?),
+            "--timeout" => out.timeout = seconds(&value("--timeout")?, "--timeout")?,
+            "--interval" => out.interval = seconds(&value("--interval")?, "--interval")?,
+            "--verbose" => out.verbose = true,
+            other => out.ignored.push(other.to_string()),
+        }
+    }
+    Ok(out)
+}
+
+/// The routes of a table: one map per column.
+pub fn table_routes(table: &dyn Table) -> Routes {
+    table
+        .columns()
+        .iter()
+        .map(|c| {
+            BTreeMap::from([
+                ("id".to_string(), "column".to_string()),
+                ("name".to_string(), c.name.to_string()),
+                ("type".to_string(), c.kind.osquery_name().to_string()),
+                ("op".to_string(), c.options.to_string()),
+            ])
+        })
+        .collect()
+}
+
+fn registry_of(engine: &Engine) -> Registry {
+    let tables = engine
+        .tables()
+        .iter()
+        .map(|t| (t.name().to_string(), table_routes(t.as_ref())))
+        .collect();
+    BTreeMap::from([
+        ("table".to_string(), tables),
+        ("config".to_string(), BTreeMap::new()),
+        ("logger".to_string(), BTreeMap::new()),
+    ])
+}
+
+fn status(code: i32, message: &str) -> ExtensionStatus {
+    ExtensionStatus::new(code, message.to_string(), None)
+}
+
+fn failure(message: String) -> ExtensionResponse {
+    ExtensionResponse::new(status(1, &message), Vec::new())
+}
+
+/// Why the run ended.
+enum Event {
+    Signal(i32),
+    ShutdownCall,
+}
+
+struct Handler {
+    engine: Engine,
+    events: mpsc::Sender<Event>,
+}
+
+impl ExtensionHandler for Handler {
+    fn ping(&self) -> ExtensionStatus {
+        status(0, "OK")
+    }
+
+    fn call(
+        &self,
+        registry: &str,
+        item: &str,
+        request: &BTreeMap<String, String>,
+    ) -> ExtensionResponse {
+        if registry != "table" {
+            return failure(format!("postern has no {registry} plugins"));
+        }
+        let action = request.get("action").map(String::as_str).unwrap_or("");
+        match action {
+            "columns" => match self.engine.tables().iter().find(|t| t.name() == item) {
+                Some(t) => ExtensionResponse::new(status(0, "OK"), table_routes(t.as_ref())),
+                None => failure(format!("postern has no table named {item:?}")),
+            },
+            "generate" => {
+                let context = request.get("context").map(String::as_str).unwrap_or("");
+                match self.engine.generate(item, context) {
+                    Ok(result) => ExtensionResponse::new(status(0, "OK"), result.to_osquery_rows()),
+                    Err(e) => {
+                        log::warn!("{item}: {e}");
+                        failure(e.to_string())
+                    }
+                }
+            }
+            other => failure(format!(
+                "{item} is read-only: action {other:?} is not supported"
+            )),
+        }
+    }
+
+    fn shutdown(&self) {
+        log::info!("osquery asked the extension to shut down");
+        let _ = self.events.send(Event::ShutdownCall);
+    }
+}
+
+/// Waits for the manager socket to accept connections.
+fn wait_for_socket(path: &Path, timeout: Duration) -> Result<(), String> {
+    let start = Instant::now();
+    loop {
+        match UnixStream::connect(path) {
+            Ok(_) => return Ok(()),
+            Err(e) if start.elapsed() >= timeout => {
+                return Err(format!(
+                    "osquery's extension socket {} did not accept connections within {:.1} s: {e}",
+                    path.display(),
+                    timeout.as_secs_f64()
+                ))
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+fn listen(path: &Path) -> Result<UnixListener, String> {
+    // A socket left by a crashed instance with the same uuid is stale; any
+    // other kind of file there is not ours to remove.
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if meta.file_type().is_socket() {
+            let _ = std::fs::remove_file(path);
+        } else {
+            return Err(format!("{} exists and is not a socket", path.display()));
+        }
+    }
+    UnixListener::bind(path).map_err(|e| format!("cannot listen on {}: {e}", path.display()))
+}
+
+fn accept_loop(listener: UnixListener, handler: Arc<Handler>) {
+    let active = Arc::new(AtomicUsize::new(0));
+    for stream in listener.incoming() {
+        let stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                log::warn!("accept failed: {e}");
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
+        if active.load(Ordering::Acquire) >= MAX_CONNECTIONS {
+            log::warn!("refusing a connection: {MAX_CONNECTIONS} already open");
+            continue;
+        }
+        let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
+        active.fetch_add(1, Ordering::AcqRel);
+        let handler = handler.clone();
+        let active_conn = active.clone();
+        let spawned = std::thread::Builder::new()
+            .name("osquery-conn".into())
+            .spawn(move || {
+                if let Err(e) = wire::serve_connection(stream, handler.as_ref()) {
+                    log::debug!("connection ended: {e}");
+                }
+                active_conn.fetch_sub(1, Ordering::AcqRel);
+            });
+        if let Err(e) = spawned {
+            active.fetch_sub(1, Ordering::AcqRel);
+            log::error!("cannot start a connection thread: {e}");
+        }
+    }
+}
+
+/// Checks osquery is alive and still lists `uuid` as postern.
+fn check_registration(socket: &Path, uuid: i64) -> Result<(), String> {
+    let mut client = ManagerClient::connect(socket, MANAGER_TIMEOUT).map_err(|e| {
+        format!(
+            "osquery went away: cannot connect to {}: {e}",
+            socket.display()
+        )
+    })?;
+    client
+        .ping()
+        .map_err(|e| format!("osquery went away: ping failed: {e}"))?;
+    let extensions = client
+        .extensions()
+        .map_err(|e| format!("osquery went away: cannot list extensions: {e}"))?;
+    match extensions.get(&uuid) {
+        Some(name) if name == EXTENSION_NAME => Ok(()),
+        _ => Err(format!(
+            "osquery no longer lists this extension (uuid {uuid}): it was deregistered"
+        )),
+    }
+}
+
+/// Runs osquery mode until stopped. `Ok(())` means a clean stop (exit 0);
+/// `Err` carries the one-line reason for a non-zero exit.
+pub fn run(args: &OsqueryArgs, engine: Engine) -> Result<(), String> {
+    if !args.ignored.is_empty() {
+        log::debug!("ignoring unknown arguments: {:?}", args.ignored);
+    }
+    let (events_tx, events_rx) = mpsc::channel();
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let signal_handle = signals.handle();
+    {
+        let tx = events_tx.clone();
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                for signal in signals.forever() {
+                    let _ = tx.send(Event::Signal(signal));
+                }
+            })
+            .map_err(|e| format!("cannot start the signal thread: {e}"))?;
+    }
+
+    wait_for_socket(&args.socket, args.timeout)?;
+    let registry = registry_of(&engine);
+    let mut client = ManagerClient::connect(&args.socket, MANAGER_TIMEOUT)
+        .map_err(|e| format!("cannot connect to {}: {e}", args.socket.display()))?;
+    let reply = client
+        .register_extension(EXTENSION_NAME, env!("CARGO_PKG_VERSION"), &registry)
+        .map_err(|e| format!("registration failed: {e}"))?;
+    drop(client);
+    let code = reply.code.unwrap_or(1);
+    let uuid = reply.uuid.unwrap_or(0);
+    if code != 0 {
+        return Err(format!(
+            "osquery refused the registration: {}",
+            reply.message.as_deref().unwrap_or("no reason given")
+        ));
+    }
+    let listen_path = PathBuf::from(format!("{}.{uuid}", args.socket.display()));
+    let listener = listen(&listen_path)?;
+    log::info!(
+        "registered as {EXTENSION_NAME} {} (uuid {uuid}), serving on {}",
+        env!("CARGO_PKG_VERSION"),
+        listen_path.display()
+    );
+    let handler = Arc::new(Handler {
+        engine,
+        events: events_tx,
+    });
+    std::thread::Builder::new()
+        .name("accept".into())
+        .spawn(move || accept_loop(listener, handler))
+        .map_err(|e| format!("cannot start the accept thread: {e}"))?;
+
+    let interval = args.interval.max(Duration::from_millis(500));
+    let outcome = loop {
+        match events_rx.recv_timeout(interval) {
+            Ok(Event::Signal(sig)) => {
+                log::info!("signal {sig}: deregistering and exiting");
+                break Ok(true);
+            }
+            Ok(Event::ShutdownCall) => break Ok(false),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Err(why) = check_registration(&args.socket, uuid) {
+                    break Err(why);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                break Err("internal: event channel closed".to_string())
+            }
+        }
+    };
+    signal_handle.close();
+    if let Ok(true) = outcome {
+        match ManagerClient::connect(&args.socket, MANAGER_TIMEOUT)
+            .and_then(|mut c| c.deregister_extension(uuid).map_err(std::io::Error::other))
+        {
+            Ok(_) => log::info!("deregistered uuid {uuid}"),
+            Err(e) => log::warn!("could not deregister: {e}"),
+        }
+    }
+    if let Err(e) = std::fs::remove_file(&listen_path) {
+        log::warn!("cannot remove {}: {e}", listen_path.display());
+    }
+    outcome.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn osquery_arguments() {
+        let a = parse_osquery_args(&strings(&[
+            "--verbose",
+            "--socket",
+            "/var/osquery/osquery.em",
+            "--timeout",
+            "3",
+            "--interval",
+            "3",
+            "--unknown-flag",
+            "--extra=1",
+        ]))
+        .unwrap();
+        assert!(a.verbose);
+        assert_eq!(a.socket, PathBuf::from("/var/osquery/osquery.em"));
+        assert_eq!(a.timeout, Duration::from_secs(3));
+        assert_eq!(a.ignored, ["--unknown-flag", "--extra"]);
+        let b = parse_osquery_args(&strings(&["--socket=/tmp/x.em", "--interval=0.5"])).unwrap();
+        assert_eq!(b.socket, PathBuf::from("/tmp/x.em"));
+        assert_eq!(b.interval, Duration::from_millis(500));
+        assert!(parse_osquery_args(&strings(&["--timeout", "soon"])).is_err());
+        assert!(parse_osquery_args(&strings(&["--socket"])).is_err());
+        assert!(is_osquery_launch(&strings(&["--socket", "x"])));
+        assert!(!is_osquery_launch(&strings(&["audit"])));
+    }
+}

@@ -1,0 +1,646 @@
+//! `remote_access_tools`: every remote access tool, RMM agent, VNC/RDP
+//! server, tunnel and IP-KVM on the host, one row per piece of evidence.
+//!
+//! Evidence comes from the host collectors in [`crate::host`], matched
+//! against the remote access catalog:
+//! - `process`: a running process whose executable path, argv[0] or comm
+//!   names a catalog tool (Linux `/proc`);
+//! - `package`: dpkg, snap and flatpak packages;
+//! - `app_bundle`: macOS `.app` bundles by `CFBundleIdentifier`;
+//! - `service`, `autostart`: systemd units, launchd jobs, XDG autostart;
+//! - `remote_desktop_enabled`: a VNC/RDP server or built-in screen sharing
+//!   enabled at boot;
+//! - `listening_port`: a listening socket of a matched process, or on a
+//!   tool's default port (with the owning pid where it can be found);
+//! - `file`: a portable executable or installer in user-writable places
+//!   (bounded walk), or a catalog install path that exists;
+//! - `usb_device`: a USB device presenting an IP-KVM gadget identity
+//!   (identities can be changed, so confidence is `medium`).
+//!
+//! `approved` comes from the policy. Platforms: Linux (all evidence); macOS
+//! bundles, launchd jobs and files are read from files and work on any
+//! root holding a macOS filesystem.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::PermissionsExt;
+
+use crate::catalog::{Catalog, Category, ToolIndex};
+use crate::host::accounts::Accounts;
+use crate::host::walk::{executable_format, WalkLimits, Walker};
+use crate::host::{bundles, packages, processes, services, sockets, usb};
+use crate::root::{join, paths, HostRoot};
+use crate::table::{flag, text, Column, ColumnType, GenerateContext, Row, Table, TableOutput};
+
+/// The bounded walk for portable executables.
+pub const WALK_LIMITS: WalkLimits = WalkLimits {
+    max_depth: 4,
+    max_entries: 100_000,
+};
+const MAGIC_LEN: u64 = 8;
+const MAX_FDS_PER_PROCESS: usize = 65_536;
+
+pub struct RemoteAccessTools;
+
+const COLUMNS: &[Column] = &[
+    Column::new("tool_id", ColumnType::Text, "Catalog identifier of the tool, as used in the policy's remote_access.approved list."),
+    Column::new("name", ColumnType::Text, "Product name of the tool."),
+    Column::new("vendor", ColumnType::Text, "Vendor or project that publishes the tool."),
+    Column::new("category", ColumnType::Text, "One of remote_desktop, rmm, vnc_server, rdp_server, tunnel, mesh_vpn, remote_shell, ip_kvm."),
+    Column::new("evidence_type", ColumnType::Text, "Kind of evidence: process, package, app_bundle, service, autostart, remote_desktop_enabled, listening_port, file or usb_device."),
+    Column::new("evidence", ColumnType::Text, "What was found, in a sentence a person can check on the host."),
+    Column::new("path", ColumnType::Text, "Path of the executable, package database, bundle, unit or file behind the evidence."),
+    Column::new("pid", ColumnType::BigInt, "Process ID for process and listening_port evidence, else empty."),
+    Column::new("version", ColumnType::Text, "Version of the tool when the evidence tells it."),
+    Column::new("port", ColumnType::Integer, "Local port for listening_port evidence."),
+    Column::new("protocol", ColumnType::Text, "tcp or udp for listening_port evidence."),
+    Column::new("user", ColumnType::Text, "Account that runs or owns the evidence, when known."),
+    Column::new("uid", ColumnType::BigInt, "User ID that runs or owns the evidence, when known."),
+    Column::new("approved", ColumnType::Integer, "1 if the policy approves this tool, else 0."),
+    Column::new("severity", ColumnType::Text, "high, medium or low from the catalog for unapproved tools; info for approved ones."),
+    Column::new("confidence", ColumnType::Text, "high when the evidence names the tool, medium for USB identities and files matched by name pattern, low for a default port alone."),
+];
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct Finding {
+    tool: ToolIndex,
+    evidence_type: &'static str,
+    path: Option<String>,
+    pid: Option<i64>,
+    port: Option<u32>,
+    protocol: Option<&'static str>,
+    evidence: String,
+    version: Option<String>,
+    user: Option<String>,
+    uid: Option<u32>,
+    confidence: &'static str,
+}
+
+/// What the collectors see, gathered once per generate.
+struct Scan<'a> {
+    root: &'a HostRoot,
+    catalog: &'a Catalog,
+    accounts: Accounts,
+    findings: Vec<Finding>,
+    warnings: Vec<String>,
+}
+
+impl Scan<'_> {
+    fn add(&mut self, tools: &[ToolIndex], finding: Finding) {
+        for &tool in tools {
+            self.findings.push(Finding {
+                tool,
+                ..finding.clone()
+            });
+        }
+    }
+
+    fn tool_name(&self, idx: ToolIndex) -> &str {
+        self.catalog.tool(idx).map_or("", |t| t.name.as_str())
+    }
+}
+
+impl Table for RemoteAccessTools {
+    fn name(&self) -> &'static str {
+        "remote_access_tools"
+    }
+
+    fn description(&self) -> &'static str {
+        "Remote access tools, RMM agents, VNC/RDP servers, tunnels and IP-KVMs found on the host, one row per piece of evidence, with the policy's approval."
+    }
+
+    fn platforms(&self) -> &'static [&'static str] {
+        &["linux", "darwin"]
+    }
+
+    fn columns(&self) -> &'static [Column] {
+        COLUMNS
+    }
+
+    fn generate(&self, ctx: &GenerateContext<'_>) -> TableOutput {
+        let mut scan = Scan {
+            root: ctx.root,
+            catalog: ctx.catalog,
+            accounts: Accounts::load(ctx.root),
+            findings: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let pids = ctx.query.equals_i64("pid");
+        let wanted = |kind: &str| {
+            // A pinned pid only ever matches process and socket rows.
+            let pid_ok = pids.is_none() || matches!(kind, "process" | "listening_port");
+            pid_ok && ctx.query.admits("evidence_type", kind)
+        };
+        let mut matched_pids = BTreeMap::new();
+        if wanted("process") || wanted("listening_port") {
+            matched_pids = collect_processes(&mut scan, pids.as_ref(), ctx, wanted("process"));
+        }
+        if wanted("listening_port") {
+            collect_listeners(&mut scan, &matched_pids, pids.is_some());
+        }
+        if wanted("package") {
+            collect_packages(&mut scan);
+        }
+        if wanted("app_bundle") {
+            collect_bundles(&mut scan);
+        }
+        if wanted("service") || wanted("autostart") || wanted("remote_desktop_enabled") {
+            collect_services(&mut scan);
+        }
+        if wanted("file") {
+            collect_files(&mut scan, ctx);
+        }
+        if wanted("usb_device") {
+            collect_usb(&mut scan);
+        }
+        let Scan {
+            mut findings,
+            warnings,
+            ..
+        } = scan;
+        findings.sort();
+        findings.dedup();
+        let rows = findings
+            .into_iter()
+            .filter(|f| ctx.query.admits("evidence_type", f.evidence_type))
+            .filter_map(|f| to_row(f, ctx))
+            .collect();
+        TableOutput { rows, warnings }
+    }
+}
+
+fn to_row(f: Finding, ctx: &GenerateContext<'_>) -> Option<Row> {
+    let tool = ctx.catalog.tool(f.tool)?;
+    if !ctx.query.admits("tool_id", &tool.id) {
+        return None;
+    }
+    let approved = ctx.policy.is_approved(&tool.id);
+    let severity = if approved {
+        "info"
+    } else {
+        tool.severity.as_str()
+    };
+    Some(vec![
+        text(&tool.id),
+        text(&tool.name),
+        text(&tool.vendor),
+        text(tool.category.as_str()),
+        text(f.evidence_type),
+        text(f.evidence),
+        f.path,
+        f.pid.map(|p| p.to_string()),
+        f.version,
+        f.port.map(|p| p.to_string()),
+        f.protocol.map(str::to_string),
+        f.user,
+        f.uid.map(|u| u.to_string()),
+        flag(approved),
+        text(severity),
+        text(f.confidence),
+    ])
+}
+
+/// Matches running processes; returns matched pid -> tools (for sockets).
+fn collect_processes(
+    scan: &mut Scan<'_>,
+    pids: Option<&BTreeSet<i64>>,
+    ctx: &GenerateContext<'_>,
+    report: bool,
+) -> BTreeMap<i64, Vec<ToolIndex>> {
+    let mut matched = BTreeMap::new();
+    for process in processes::processes(scan.root, pids, ctx.deadline) {
+        let mut tools: Vec<ToolIndex> = Vec::new();
+        let mut via = "";
+        for name in process.names() {
+            let hits = scan.catalog.by_process_name(name);
+            if !hits.is_empty() {
+                tools.extend(hits);
+                via = name;
+                break;
+            }
+        }
+        if tools.is_empty() {
+            continue;
+        }
+        matched.insert(process.pid, tools.clone());
+        if !report {
+            continue;
+        }
+        let uid = processes::process_uid(scan.root, process.pid);
+        let user = uid
+            .and_then(|u| scan.accounts.name_of(u))
+            .map(str::to_string);
+        let path = process.path().map(str::to_string);
+        let mut evidence = format!(
+            "process {via} (pid {}) running {}",
+            process.pid,
+            path.as_deref().unwrap_or("an unknown executable")
+        );
+        if process.exe_deleted {
+            evidence.push_str(" (executable deleted from disk)");
+        }
+        if let Some(u) = &user {
+            evidence.push_str(&format!(" as {u}"));
+        }
+        scan.add(
+            &tools,
+            Finding {
+                evidence_type: "process",
+                path,
+                pid: Some(process.pid),
+                evidence,
+                user,
+                uid,
+                confidence: "high",
+                ..Finding::default()
+            },
+        );
+    }
+    matched
+}
+
+fn collect_listeners(scan: &mut Scan<'_>, matched: &BTreeMap<i64, Vec<ToolIndex>>, pinned: bool) {
+    let listeners = sockets::listeners(scan.root);
+    if listeners.is_empty() {
+        return;
+    }
+    // Sockets of matched processes.
+    let mut owner: BTreeMap<u64, i64> = BTreeMap::new();
+    for pid in matched.keys() {
+        for inode in processes::socket_inodes(scan.root, *pid, MAX_FDS_PER_PROCESS) {
+            owner.insert(inode, *pid);
+        }
+    }
+    // Default ports held by something else: find the owner among all
+    // processes, paying for the fd scan only when such a socket exists.
+    let orphans: BTreeSet<u64> = listeners
+        .iter()
+        .filter(|l| !owner.contains_key(&l.inode))
+        .filter(|l| !scan.catalog.by_port(l.port, l.protocol).is_empty())
+        .map(|l| l.inode)
+        .collect();
+    if !orphans.is_empty() && !pinned {
+        for pid in processes::list_pids(scan.root, None) {
+            for inode in processes::socket_inodes(scan.root, pid, MAX_FDS_PER_PROCESS) {
+                if orphans.contains(&inode) {
+                    owner.insert(inode, pid);
+                }
+            }
+        }
+    }
+    for l in &listeners {
+        let pid = owner.get(&l.inode).copied();
+        let by_process: &[ToolIndex] = pid.and_then(|p| matched.get(&p)).map_or(&[], Vec::as_slice);
+        let by_port = scan.catalog.by_port(l.port, l.protocol);
+        let (tools, confidence): (Vec<ToolIndex>, &str) = if !by_process.is_empty() {
+            (by_process.to_vec(), "high")
+        } else if !by_port.is_empty() && !pinned {
+            (port_suspects(scan.catalog, by_port), "low")
+        } else {
+            continue;
+        };
+        let user = scan.accounts.name_of(l.uid).map(str::to_string);
+        let holder = match (pid, confidence) {
+            (Some(p), "high") => format!("held by pid {p}"),
+            (Some(p), _) => {
+                let name = processes::read_process(scan.root, p)
+                    .and_then(|found| found.names().first().map(|n| n.to_string()))
+                    .unwrap_or_else(|| "unknown".into());
+                format!("held by pid {p} ({name}), not a catalog executable: the port alone suggests it")
+            }
+            (None, _) => "owner not found: the port alone suggests it".to_string(),
+        };
+        let names: Vec<&str> = tools.iter().map(|t| scan.tool_name(*t)).collect();
+        let evidence = format!(
+            "{} {}:{} listening for {} ({holder})",
+            l.protocol,
+            l.address,
+            l.port,
+            names.join(" or ")
+        );
+        scan.add(
+            &tools,
+            Finding {
+                evidence_type: "listening_port",
+                pid,
+                port: Some(l.port),
+                protocol: Some(l.protocol),
+                evidence,
+                user,
+                uid: Some(l.uid),
+                confidence,
+                ..Finding::default()
+            },
+        );
+    }
+}
+
+/// Tools to blame for a default port when no catalog process holds it: the
+/// one tool using that port, else the catalog's generic entry for the
+/// protocol (rather than every tool that shares the port), else all of them.
+fn port_suspects(catalog: &Catalog, by_port: &[ToolIndex]) -> Vec<ToolIndex> {
+    let specific: Vec<ToolIndex> = by_port
+        .iter()
+        .copied()
+        .filter(|t| catalog.tool(*t).is_some_and(|t| !t.generic))
+        .collect();
+    if specific.len() == 1 {
+        return specific;
+    }
+    let generic: Vec<ToolIndex> = by_port
+        .iter()
+        .copied()
+        .filter(|t| catalog.tool(*t).is_some_and(|t| t.generic))
+        .collect();
+    if generic.is_empty() {
+        by_port.to_vec()
+    } else {
+        generic
+    }
+}
+
+fn collect_packages(scan: &mut Scan<'_>) {
+    let mut all = packages::dpkg_packages(scan.root, &mut scan.warnings);
+    all.extend(packages::snap_packages(scan.root));
+    all.extend(packages::flatpak_packages(scan.root, &scan.accounts.homes));
+    if let Some(db) = packages::has_rpm_database(scan.root) {
+        scan.warnings.push(format!(
+            "RPM database {db} present: reading RPM packages is not supported yet, RPM-installed tools are found only by their other evidence"
+        ));
+    }
+    for pkg in all {
+        let tools = scan.catalog.by_package(&pkg.name).to_vec();
+        if tools.is_empty() {
+            continue;
+        }
+        let evidence = format!(
+            "{} package {} {} installed",
+            pkg.source,
+            pkg.name,
+            pkg.version.as_deref().unwrap_or("(version unknown)")
+        );
+        scan.add(
+            &tools,
+            Finding {
+                evidence_type: "package",
+                path: Some(pkg.path),
+                version: pkg.version,
+                evidence,
+                user: pkg.user,
+                confidence: "high",
+                ..Finding::default()
+            },
+        );
+    }
+}
+
+fn collect_bundles(scan: &mut Scan<'_>) {
+    let found = bundles::bundles(scan.root, &scan.accounts.homes, &mut scan.warnings);
+    for b in found {
+        let tools = scan.catalog.by_bundle_id(&b.bundle_id).to_vec();
+        if tools.is_empty() {
+            continue;
+        }
+        let evidence = format!(
+            "app bundle {} ({}) version {}",
+            b.path,
+            b.bundle_id,
+            b.version.as_deref().unwrap_or("unknown")
+        );
+        scan.add(
+            &tools,
+            Finding {
+                evidence_type: "app_bundle",
+                path: Some(b.path),
+                version: b.version,
+                evidence,
+                user: b.user,
+                confidence: "high",
+                ..Finding::default()
+            },
+        );
+    }
+}
+
+fn is_server_category(category: Category) -> bool {
+    matches!(category, Category::VncServer | Category::RdpServer)
+}
+
+fn collect_services(scan: &mut Scan<'_>) {
+    for entry in services::services(scan.root, &scan.accounts.homes) {
+        let mut tools = scan.catalog.by_service(&entry.name).to_vec();
+        if tools.is_empty() {
+            if let Some(template) = services::template_of(&entry.name) {
+                tools = scan.catalog.by_service(&template).to_vec();
+            }
+        }
+        if tools.is_empty() {
+            if let Some(program) = &entry.program {
+                tools = scan.catalog.by_process_name(program).to_vec();
+            }
+        }
+        if tools.is_empty() {
+            continue;
+        }
+        let enabled = entry.enabled == Some(true);
+        let state = match entry.enabled {
+            Some(true) => "enabled",
+            Some(false) if entry.kind == "systemd" || entry.kind == "systemd_user" => {
+                "installed, not enabled"
+            }
+            Some(false) => "disabled",
+            None => "state unknown",
+        };
+        let is_autostart = entry.kind == "xdg_autostart";
+        let label = match entry.kind {
+            "systemd" => "systemd unit",
+            "systemd_user" => "systemd user unit",
+            "xdg_autostart" => "XDG autostart entry",
+            _ => "launchd job",
+        };
+        let evidence = format!("{label} {} at {} ({state})", entry.name, entry.path);
+        let finding = Finding {
+            evidence_type: if is_autostart { "autostart" } else { "service" },
+            path: Some(entry.path.clone()),
+            evidence: evidence.clone(),
+            user: entry.user.clone(),
+            confidence: "high",
+            ..Finding::default()
+        };
+        scan.add(&tools, finding.clone());
+        let servers: Vec<ToolIndex> = tools
+            .iter()
+            .copied()
+            .filter(|t| {
+                scan.catalog
+                    .tool(*t)
+                    .is_some_and(|t| is_server_category(t.category))
+            })
+            .collect();
+        if enabled && !is_autostart && !servers.is_empty() {
+            scan.add(
+                &servers,
+                Finding {
+                    evidence_type: "remote_desktop_enabled",
+                    evidence: format!("remote desktop server enabled at boot: {evidence}"),
+                    ..finding
+                },
+            );
+        }
+    }
+    collect_macos_sharing(scan);
+}
+
+/// macOS Screen Sharing and Remote Management, enabled through launchd
+/// overrides and the ARD agent's marker file.
+fn collect_macos_sharing(scan: &mut Scan<'_>) {
+    let overrides = paths::LAUNCHD_OVERRIDES;
+    if let Ok(bytes) = scan.root.read_capped(overrides, 1 << 20) {
+        match plist::Value::from_reader(std::io::Cursor::new(bytes)) {
+            Ok(value) => {
+                let dict = value.as_dictionary();
+                for label in paths::MACOS_SHARING_LABELS {
+                    let disabled = dict
+                        .and_then(|d| d.get(label))
+                        .and_then(|v| v.as_dictionary())
+                        .and_then(|d| d.get("Disabled"))
+                        .and_then(|v| v.as_boolean());
+                    if disabled == Some(false) {
+                        let tools = scan.catalog.by_service(label).to_vec();
+                        scan.add(
+                            &tools,
+                            Finding {
+                                evidence_type: "remote_desktop_enabled",
+                                path: Some(overrides.to_string()),
+                                evidence: format!("{label} enabled in launchd overrides"),
+                                confidence: "high",
+                                ..Finding::default()
+                            },
+                        );
+                    }
+                }
+            }
+            Err(e) => scan.warnings.push(format!("{overrides}: {e}")),
+        }
+    }
+    if scan.root.exists(paths::ARD_ENABLED_MARKER) {
+        let tools = scan.catalog.by_service(paths::ARD_AGENT_LABEL).to_vec();
+        scan.add(
+            &tools,
+            Finding {
+                evidence_type: "remote_desktop_enabled",
+                path: Some(paths::ARD_ENABLED_MARKER.to_string()),
+                evidence: "Apple Remote Management is turned on (its launchd marker file exists)"
+                    .into(),
+                confidence: "high",
+                ..Finding::default()
+            },
+        );
+    }
+}
+
+fn collect_files(scan: &mut Scan<'_>, ctx: &GenerateContext<'_>) {
+    // Install paths named by the catalog.
+    for (idx, tool) in scan.catalog.tools.iter().enumerate() {
+        for path in tool.linux.paths.iter().chain(&tool.macos.paths) {
+            if scan.root.exists(path) {
+                scan.findings.push(Finding {
+                    tool: idx,
+                    evidence_type: "file",
+                    path: Some(path.clone()),
+                    evidence: format!("install path {path} exists"),
+                    confidence: "high",
+                    ..Finding::default()
+                });
+            }
+        }
+    }
+    // Portable binaries and installers in user-writable places.
+    let mut starts: Vec<(String, Option<String>)> = paths::WRITABLE_EXEC_DIRS
+        .iter()
+        .map(|d| (d.to_string(), None))
+        .collect();
+    for (home, owner) in &scan.accounts.homes {
+        for sub in paths::HOME_EXEC_DIRS {
+            starts.push((join(home, sub), owner.clone()));
+        }
+    }
+    let root = scan.root;
+    let catalog = scan.catalog;
+    let mut hits = Vec::new();
+    let mut walker = Walker::new(root, WALK_LIMITS, ctx.deadline);
+    for (dir, owner) in &starts {
+        walker.walk(dir, &mut |file| {
+            let tools = catalog.by_file_name(&file.name);
+            if !tools.is_empty() {
+                hits.push((file, tools, owner.clone()));
+            }
+        });
+    }
+    if walker.truncated {
+        scan.warnings.push(format!(
+            "file walk stopped after {} entries or at the deadline; some portable executables may be missed",
+            WALK_LIMITS.max_entries
+        ));
+    }
+    for (file, tools, owner) in hits {
+        let magic = root.read_prefix(&file.path, MAGIC_LEN).unwrap_or_default();
+        let format = executable_format(&magic);
+        let exec_bit = std::fs::Permissions::from_mode(file.mode).mode() & 0o111 != 0;
+        let exact = !catalog.by_process_name(&file.name).is_empty();
+        let what = match (format, exec_bit) {
+            (Some(f), true) => format!("executable {f} file"),
+            (Some(f), false) => format!("{f} file (not marked executable)"),
+            (None, _) => "installer or archive".to_string(),
+        };
+        let user = scan
+            .accounts
+            .name_of(file.uid)
+            .map(str::to_string)
+            .or(owner);
+        scan.add(
+            &tools,
+            Finding {
+                evidence_type: "file",
+                evidence: format!("{what} {} ({} bytes)", file.path, file.size),
+                path: Some(file.path),
+                user,
+                uid: Some(file.uid),
+                confidence: if exact && format.is_some() {
+                    "high"
+                } else {
+                    "medium"
+                },
+                ..Finding::default()
+            },
+        );
+    }
+}
+
+fn collect_usb(scan: &mut Scan<'_>) {
+    for dev in usb::usb_devices(scan.root) {
+        let tools = scan.catalog.by_usb(
+            &dev.vendor_id,
+            &dev.product_id,
+            &dev.manufacturer,
+            &dev.product,
+            &dev.serial,
+        );
+        if tools.is_empty() {
+            continue;
+        }
+        let evidence = format!(
+            "USB device {} {}:{} \"{}\" \"{}\" presents an IP-KVM identity (identities can be changed: confirm physically)",
+            dev.name, dev.vendor_id, dev.product_id, dev.manufacturer, dev.product
+        );
+        scan.add(
+            &tools,
+            Finding {
+                evidence_type: "usb_device",
+                path: Some(join(paths::SYS_USB_DEVICES, &dev.name)),
+                evidence,
+                confidence: "medium",
+                ..Finding::default()
+            },
+        );
+    }
+}
