@@ -1,0 +1,71 @@
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! The collectors against the live machine: a harmless program copied under
+//! a catalog name is started and must be reported with its pid; the whole
+//! table must answer on this host without errors.
+
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use postern::engine::Engine;
+use postern::output::to_json;
+use postern::policy::PolicySource;
+use postern::root::HostRoot;
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn live_engine() -> Engine {
+    // An explicit, absent policy file: the host's own policy does not matter here.
+    let dir = std::env::temp_dir().join("postern-live-no-policy.json");
+    Engine::new(
+        HostRoot::system(),
+        PolicySource::Explicit(dir),
+        false,
+        Duration::from_secs(60),
+    )
+}
+
+#[test]
+fn finds_a_running_program_named_like_a_tool() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("rustdesk");
+    std::fs::copy("/bin/sleep", &fake).unwrap();
+    let child = Killed(Command::new(&fake).arg("30").spawn().unwrap());
+    let pid = child.0.id();
+
+    let context =
+        format!(r#"{{"constraints":[{{"name":"pid","list":[{{"op":2,"expr":"{pid}"}}]}}]}}"#);
+    let result = live_engine()
+        .generate("remote_access_tools", &context)
+        .unwrap();
+    let rows = to_json(result.columns, &result.rows);
+    let rows = rows.as_array().unwrap();
+    let process: Vec<_> = rows
+        .iter()
+        .filter(|r| r["evidence_type"] == "process")
+        .collect();
+    assert_eq!(process.len(), 1, "{rows:?}");
+    assert_eq!(process[0]["tool_id"], "rustdesk");
+    assert_eq!(process[0]["pid"], pid.to_string());
+    assert_eq!(process[0]["path"], fake.display().to_string());
+}
+
+#[test]
+fn whole_table_answers_on_this_host() {
+    let result = live_engine().generate("remote_access_tools", "").unwrap();
+    for row in to_json(result.columns, &result.rows).as_array().unwrap() {
+        assert!(!row["tool_id"].as_str().unwrap().is_empty());
+        assert!(["0", "1"].contains(&row["approved"].as_str().unwrap()));
+    }
+}

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Benchmarks a full `remote_access_tools` generate against the cost of
+`ps -eo pid,comm,args` plus `dpkg-query -W` on the same host, in one run.
+
+    cargo build --release && scripts/bench.py [--runs 15] [--processes 2000]
+
+(a) synthetic host: `postern query --root SYNTH` over a generated root with
+    2,000 processes, 5,000 dpkg packages and 20,000 home files, against
+    `dpkg-query --admindir=SYNTH/var/lib/dpkg -W` plus `ps` on this machine
+    while 2,000 extra processes are running (ps cannot read a fixture /proc);
+(b) live machine: `postern query` on `/` against `ps` plus `dpkg-query -W`,
+    with the same 2,000 extra processes running.
+
+Reports median wall time, median CPU (user+sys) and peak RSS per command.
+Also measures the idle extension: registered with the fake osquery core,
+no queries, CPU ticks and RSS over --idle-seconds.
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def measure(cmds, runs):
+    """Runs the pipeline of commands `runs` times; returns medians."""
+    walls, cpus, rss = [], [], 0
+    for _ in range(runs):
+        start = time.perf_counter()
+        cpu = 0.0
+        for cmd in cmds:
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            _, status, usage = os.wait4(proc.pid, 0)
+            if os.waitstatus_to_exitcode(status) != 0:
+                sys.exit("command failed: %s" % " ".join(cmd))
+            cpu += usage.ru_utime + usage.ru_stime
+            rss = max(rss, usage.ru_maxrss)
+        walls.append(time.perf_counter() - start)
+        cpus.append(cpu)
+    return statistics.median(walls) * 1000, statistics.median(cpus) * 1000, rss / 1024
+
+
+def row(label, result):
+    wall, cpu, rss = result
+    return f"| {label} | {wall:.1f} | {cpu:.1f} | {rss:.1f} |"
+
+
+def idle(binary, seconds):
+    sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
+    d = tempfile.mkdtemp(prefix="pidle")
+    venv_python = os.path.join(REPO, ".venv", "bin", "python")
+    python = venv_python if os.path.exists(venv_python) else sys.executable
+    socket = os.path.join(d, "osquery.em")
+    core = subprocess.Popen([python, os.path.join(REPO, "tests", "e2e", "fake_osquery.py"), "--socket", socket,
+                             "--interval", "3"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    if core.stdout.readline().strip() != "ready":
+        sys.exit("the fake osquery core did not start: run scripts/test once to create .venv")
+    ext = subprocess.Popen([binary, "--socket", socket, "--timeout", "5", "--interval", "3"],
+                           stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(2)
+        if ext.poll() is not None:
+            sys.exit("the extension exited during the idle measurement")
+        tick = os.sysconf("SC_CLK_TCK")
+
+        def cpu_ticks():
+            with open(f"/proc/{ext.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return int(fields[11]) + int(fields[12])
+
+        before = cpu_ticks()
+        time.sleep(seconds)
+        used = (cpu_ticks() - before) / tick
+        with open(f"/proc/{ext.pid}/status") as f:
+            rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+        return used, rss / 1024
+    finally:
+        ext.terminate()
+        ext.wait()
+        core.kill()
+        core.wait()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--processes", type=int, default=2000)
+    ap.add_argument("--idle-seconds", type=float, default=30)
+    ap.add_argument("--binary", default=os.path.join(REPO, "target", "release", "postern"))
+    args = ap.parse_args()
+    if not os.path.exists(args.binary):
+        sys.exit("build first: cargo build --release")
+    ps = shutil.which("ps")
+    dpkg_query = shutil.which("dpkg-query")
+    if not ps or not dpkg_query:
+        sys.exit("needs ps and dpkg-query")
+
+    work = tempfile.mkdtemp(prefix="pbench")
+    synth = os.path.join(work, "host")
+    subprocess.run([sys.executable, os.path.join(REPO, "scripts", "synth_host.py"), synth], check=True)
+    sleepers = [subprocess.Popen(["sleep", "3600"]) for _ in range(args.processes)]
+    try:
+        live_procs = len([p for p in os.listdir("/proc") if p.isdigit()])
+        live_pkgs = subprocess.run([dpkg_query, "-W"], capture_output=True, text=True).stdout.count("\n")
+        postern_synth = [args.binary, "query", "remote_access_tools", "--root", synth, "--format", "json"]
+        postern_live = [args.binary, "query", "remote_access_tools", "--format", "json"]
+        baseline_synth = [[ps, "-eo", "pid,comm,args"], [dpkg_query, f"--admindir={synth}/var/lib/dpkg", "-W"]]
+        baseline_live = [[ps, "-eo", "pid,comm,args"], [dpkg_query, "-W"]]
+        # Warm the page cache for everyone alike.
+        for cmds in ([postern_synth], baseline_synth, [postern_live], baseline_live):
+            measure(cmds, 1)
+        a = measure([postern_synth], args.runs)
+        b = measure(baseline_synth, args.runs)
+        c = measure([postern_live], args.runs)
+        d = measure(baseline_live, args.runs)
+    finally:
+        for s in sleepers:
+            s.kill()
+        for s in sleepers:
+            s.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(f"runs per figure: {args.runs} (median); live host: {live_procs} processes, {live_pkgs} dpkg packages")
+    print("| command | wall ms | cpu ms | peak RSS MiB |")
+    print("|---|---|---|---|")
+    print(row("(a) postern query remote_access_tools --root SYNTH", a))
+    print(row("(a) ps -eo pid,comm,args + dpkg-query --admindir=SYNTH -W", b))
+    print(row("(b) postern query remote_access_tools (live)", c))
+    print(row("(b) ps -eo pid,comm,args + dpkg-query -W (live)", d))
+    print(f"ratio (a) wall {a[0] / b[0]:.2f}, cpu {a[1] / b[1]:.2f}; (b) wall {c[0] / d[0]:.2f}, cpu {c[1] / d[1]:.2f}")
+    used, rss = idle(args.binary, args.idle_seconds)
+    print(f"idle extension over {args.idle_seconds:.0f} s: {used * 1000:.0f} ms CPU "
+          f"({used / args.idle_seconds * 100:.3f} % of one core), RSS {rss:.1f} MiB")
+
+
+if __name__ == "__main__":
+    main()

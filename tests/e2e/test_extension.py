@@ -1,0 +1,205 @@
+"""End-to-end: the built binary in osquery mode, driven through osquery's
+Thrift protocol by a fake osquery core."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import REPO, Core, Ext, call, client, eq, generate, postern_bin, wait_for
+
+
+def cargo_version():
+    with open(os.path.join(REPO, "extension", "Cargo.toml")) as f:
+        for line in f:
+            if line.startswith("version"):
+                return line.split('"')[1]
+    raise AssertionError("no version in Cargo.toml")
+
+
+def schema():
+    out = subprocess.run([postern_bin(), "tables", "--format", "json"], check=True, capture_output=True, text=True)
+    return {t["name"]: t for t in json.loads(out.stdout)}
+
+
+def test_registers_with_name_version_and_routes(core, registered):
+    _, uuid, _ = registered
+    _, ext = core.registered()
+    assert ext["info"]["version"] == cargo_version()
+    tables = ext["registry"]["table"]
+    assert "remote_access_tools" in tables and "postern_selftest" in tables
+    expected = schema()["remote_access_tools"]["columns"]
+    routes = tables["remote_access_tools"]
+    assert [r["name"] for r in routes] == [c["name"] for c in expected]
+    assert [r["type"] for r in routes] == [c["type"] for c in expected]
+    assert all(r["id"] == "column" and r["op"] == "0" for r in routes)
+    types = {r["name"]: r["type"] for r in routes}
+    assert types["pid"] == "BIGINT" and types["path"] == "TEXT" and types["approved"] == "INTEGER"
+
+
+def test_columns_action_and_unknown_calls(registered):
+    _, _, path = registered
+    resp = call(path, "remote_access_tools", {"action": "columns"})
+    assert resp.status.code == 0
+    assert resp.response[0]["name"] == "tool_id"
+    assert call(path, "no_such_table", {"action": "generate", "context": "{}"}).status.code == 1
+    assert call(path, "remote_access_tools", {"action": "insert"}).status.code == 1
+    c, t = client(path)
+    try:
+        assert c.call("config", "x", {}).status.code == 1
+        assert c.ping().code == 0
+    finally:
+        t.close()
+
+
+def test_generate_without_constraints(registered):
+    _, _, path = registered
+    resp = generate(path, "remote_access_tools")
+    assert resp.status.code == 0, resp.status.message
+    for row in resp.response:
+        assert row["tool_id"] and row["evidence_type"] and row["approved"] in ("0", "1")
+
+
+def test_live_process_is_found_with_pid_constraint(registered, workdir):
+    """A harmless program copied under a catalog name is reported with its pid."""
+    _, _, path = registered
+    fake = os.path.join(workdir, "anydesk")
+    shutil.copy("/bin/sleep", fake)
+    proc = subprocess.Popen([fake, "30"])
+    try:
+        resp = generate(path, "remote_access_tools", [eq("pid", proc.pid, "BIGINT")])
+        assert resp.status.code == 0, resp.status.message
+        rows = [r for r in resp.response if r.get("evidence_type") == "process"]
+        assert len(rows) == 1, resp.response
+        assert rows[0]["tool_id"] == "anydesk"
+        assert rows[0]["pid"] == str(proc.pid)
+        assert rows[0]["path"] == fake
+        assert rows[0]["approved"] == "0"
+        # Without constraints the same process is among the rows.
+        resp = generate(path, "remote_access_tools", [eq("evidence_type", "process")])
+        assert any(r.get("pid") == str(proc.pid) for r in resp.response)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_garbage_context_is_an_error_status(registered):
+    _, _, path = registered
+    for context in ["{", "[]", '{"constraints":"x"}', '{"constraints":[{"name":"pid","list":[{"op":"x"}]}]}']:
+        resp = call(path, "remote_access_tools", {"action": "generate", "context": context})
+        assert resp.status.code == 1
+        assert "malformed query context" in resp.status.message
+    # Old-format context (list as a string) is accepted.
+    old = json.dumps({"constraints": [{"name": "pid", "list": json.dumps([{"op": "2", "expr": "1"}]), "affinity": "BIGINT"}]})
+    assert call(path, "remote_access_tools", {"action": "generate", "context": old}).status.code == 0
+
+
+def test_panic_becomes_error_status_and_process_survives(registered):
+    ext, _, path = registered
+    resp = generate(path, "postern_selftest", [eq("action", "panic")])
+    assert resp.status.code == 1
+    assert "internal error" in resp.status.message and "panic" in resp.status.message
+    assert ext.proc.poll() is None
+    ok = generate(path, "postern_selftest", [eq("action", "echo")])
+    assert ok.status.code == 0 and ok.response == [{"action": "echo", "ms": "1000"}]
+
+
+def test_deadline_bounds_a_call_and_the_cap_refuses_pile_ups(registered):
+    ext, _, path = registered
+    sleep = [eq("action", "sleep"), eq("ms", 5000, "BIGINT")]
+    started = time.monotonic()
+    resp = generate(path, "postern_selftest", sleep)
+    assert resp.status.code == 1 and "did not finish within 2 s" in resp.status.message
+    assert time.monotonic() - started < 4.5
+    assert ext.proc.poll() is None
+    # The abandoned worker still sleeps and holds its slot; a second overrun
+    # takes the other one, so a third call is refused instead of queued.
+    assert generate(path, "postern_selftest", sleep).status.code == 1
+    busy = generate(path, "postern_selftest", [eq("action", "echo")])
+    assert busy.status.code == 1 and "already answering 2 queries" in busy.status.message
+    # Once the workers finish, calls are served again.
+    wait_for(lambda: generate(path, "postern_selftest", [eq("action", "echo")]).status.code == 0,
+             timeout=10, what="slots to free up")
+
+
+def test_sigterm_deregisters_and_removes_socket(core, registered):
+    ext, uuid, path = registered
+    ext.proc.send_signal(signal.SIGTERM)
+    code, err = ext.wait()
+    assert code == 0, err
+    assert not os.path.exists(path)
+    events = core.state()["events"]
+    assert {"event": "deregistered", "uuid": uuid, "known": True} in events
+
+
+def test_shutdown_call_exits_cleanly(registered):
+    ext, _, path = registered
+    c, t = client(path)
+    c.shutdown()
+    t.close()
+    code, err = ext.wait()
+    assert code == 0, err
+    assert not os.path.exists(path)
+
+
+def test_exits_when_osquery_goes_away(core, registered):
+    ext, _, path = registered
+    core.go_away()
+    code, err = ext.wait(timeout=20)
+    assert code != 0
+    assert "osquery went away" in err
+    assert not os.path.exists(path)
+
+
+def test_exits_when_deregistered(core, registered):
+    ext, _, _ = registered
+    core.forget_all()
+    code, err = ext.wait(timeout=20)
+    assert code != 0
+    assert "deregistered" in err
+
+
+def test_refused_registration_exits_with_reason(workdir):
+    c = Core(workdir, preregister="postern")
+    try:
+        ext = Ext(c.socket)
+        code, err = ext.wait()
+        assert code == 1
+        assert "osquery refused the registration: Duplicate extension registered" in err
+        assert "postern: " in err.strip().splitlines()[-1]
+    finally:
+        c.stop()
+
+
+def test_waits_for_a_late_socket(workdir):
+    socket = os.path.join(workdir, "osquery.em")
+    ext = Ext(socket, timeout=10)
+    try:
+        time.sleep(1.0)
+        assert ext.proc.poll() is None, "exited before the socket appeared"
+        c = Core(workdir)
+        try:
+            wait_for(c.registered, what="late registration")
+        finally:
+            ext.proc.send_signal(signal.SIGTERM)
+            assert ext.wait()[0] == 0
+            c.stop()
+    finally:
+        ext.stop()
+
+
+def test_gives_up_when_no_socket(workdir):
+    ext = Ext(os.path.join(workdir, "missing.em"), timeout=1)
+    code, err = ext.wait()
+    assert code == 1
+    assert "did not accept connections within 1.0 s" in err
+
+
+def test_unknown_flags_do_not_exit(core, start_ext):
+    ext = start_ext(extra=("--some-future-flag", "value", "--another"))
+    wait_for(core.registered, what="registration with unknown flags")
+    assert ext.proc.poll() is None
