@@ -25,25 +25,37 @@ import sys
 import tempfile
 import time
 
+DEVNULL_OUT = [(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+               (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)]
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def peak_rss_mib(cmd):
+    """Peak RSS of one run, from GNU time: a process forked from this Python
+    would inherit Python's own peak in its rusage."""
+    time_bin = "/usr/bin/time"
+    if not os.path.exists(time_bin):
+        return float("nan")
+    out = subprocess.run([time_bin, "-f", "%M", *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return int(out.stderr.strip().splitlines()[-1]) / 1024
 
 
 def measure(cmds, runs):
     """Runs the pipeline of commands `runs` times; returns medians."""
-    walls, cpus, rss = [], [], 0
+    walls, cpus = [], []
     for _ in range(runs):
         start = time.perf_counter()
         cpu = 0.0
         for cmd in cmds:
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            _, status, usage = os.wait4(proc.pid, 0)
+            pid = os.posix_spawn(cmd[0], cmd, os.environ, file_actions=DEVNULL_OUT)
+            _, status, usage = os.wait4(pid, 0)
             if os.waitstatus_to_exitcode(status) != 0:
                 sys.exit("command failed: %s" % " ".join(cmd))
             cpu += usage.ru_utime + usage.ru_stime
-            rss = max(rss, usage.ru_maxrss)
         walls.append(time.perf_counter() - start)
         cpus.append(cpu)
-    return statistics.median(walls) * 1000, statistics.median(cpus) * 1000, rss / 1024
+    rss = max(peak_rss_mib(cmd) for cmd in cmds)
+    return statistics.median(walls) * 1000, statistics.median(cpus) * 1000, rss
 
 
 def row(label, result):
@@ -58,7 +70,7 @@ def idle(binary, seconds):
     python = venv_python if os.path.exists(venv_python) else sys.executable
     socket = os.path.join(d, "osquery.em")
     core = subprocess.Popen([python, os.path.join(REPO, "tests", "e2e", "fake_osquery.py"), "--socket", socket,
-                             "--interval", "3"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                             "--interval", "3"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     if core.stdout.readline().strip() != "ready":
         sys.exit("the fake osquery core did not start: run scripts/test once to create .venv")
     ext = subprocess.Popen([binary, "--socket", socket, "--timeout", "5", "--interval", "3"],
