@@ -20,6 +20,7 @@ pub mod paths {
     pub const DPKG_STATUS: &str = "/var/lib/dpkg/status";
     pub const RPMDB_SQLITE: &str = "/var/lib/rpm/rpmdb.sqlite";
     pub const RPMDB_SQLITE_USR: &str = "/usr/lib/sysimage/rpm/rpmdb.sqlite";
+    pub const RPMDB_BDB: &str = "/var/lib/rpm/Packages";
     pub const SNAPS: &str = "/snap";
     pub const SNAPD_SNAPS: &str = "/var/lib/snapd/snaps";
     pub const FLATPAK_SYSTEM_APPS: &str = "/var/lib/flatpak/app";
@@ -189,6 +190,12 @@ impl HostRoot {
             return Ok(self.path(host_path));
         }
         resolve_in(&self.canonical_base, host_path).map_err(|e| HostError::io(host_path, e))
+    }
+
+    /// The filesystem path a host path resolves to, for libraries that open
+    /// files themselves (SQLite).
+    pub fn resolved(&self, host_path: &str) -> Result<PathBuf, HostError> {
+        self.resolve(host_path)
     }
 
     /// Opens a file for reading, refusing links out of the root.

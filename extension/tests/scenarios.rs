@@ -100,7 +100,16 @@ fn unreadable_host_still_answers() {
     let warnings = check("unreadable_host", "remote_access_tools");
     let all = warnings.join("\n");
     assert!(all.contains("/var/lib/dpkg/status"), "{all}");
-    assert!(all.contains("RPM database"), "{all}");
+    assert!(
+        all.contains("cannot read /var/lib/rpm/rpmdb.sqlite"),
+        "{all}"
+    );
+}
+
+#[test]
+fn rpm_database_written_by_rpm() {
+    let warnings = check("rpm_host", "remote_access_tools");
+    assert!(warnings.is_empty(), "{warnings:?}");
 }
 
 #[test]

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod bundles;
 pub mod packages;
 pub mod processes;
+pub mod rpm;
 pub mod services;
 pub mod sockets;
 pub mod usb;

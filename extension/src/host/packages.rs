@@ -1,8 +1,5 @@
-//! Installed packages: dpkg's status database, snaps and flatpaks.
-//!
-//! RPM databases (`rpmdb.sqlite`) are detected but not read yet: the table
-//! logs that the RPM source is unsupported rather than pretending there are
-//! no RPM packages.
+//! Installed packages: dpkg's status database, the RPM database, snaps and
+//! flatpaks.
 
 use std::io::{BufRead, BufReader};
 
@@ -195,11 +192,18 @@ pub fn flatpak_packages(root: &HostRoot, homes: &[(String, Option<String>)]) -> 
     out
 }
 
-/// True when the host has an RPM database this version cannot read.
-pub fn has_rpm_database(root: &HostRoot) -> Option<&'static str> {
-    [paths::RPMDB_SQLITE, paths::RPMDB_SQLITE_USR]
+/// RPM packages from the host's RPM database.
+pub fn rpm_packages(root: &HostRoot, warnings: &mut Vec<String>) -> Vec<Package> {
+    crate::host::rpm::rpm_packages(root, warnings)
         .into_iter()
-        .find(|p| root.exists(p))
+        .map(|(h, db)| Package {
+            version: Some(h.evr()),
+            name: h.name,
+            source: "rpm",
+            path: db.to_string(),
+            user: None,
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! against the remote access catalog:
 //! - `process`: a running process whose executable path, argv[0] or comm
 //!   names a catalog tool (Linux `/proc`);
-//! - `package`: dpkg, snap and flatpak packages;
+//! - `package`: dpkg, RPM (`rpmdb.sqlite`), snap and flatpak packages;
 //! - `app_bundle`: macOS `.app` bundles by `CFBundleIdentifier`;
 //! - `service`, `autostart`: systemd units, launchd jobs, XDG autostart;
 //! - `remote_desktop_enabled`: a VNC/RDP server or built-in screen sharing
@@ -360,13 +360,9 @@ fn port_suspects(catalog: &Catalog, by_port: &[ToolIndex]) -> Vec<ToolIndex> {
 
 fn collect_packages(scan: &mut Scan<'_>) {
     let mut all = packages::dpkg_packages(scan.root, &mut scan.warnings);
+    all.extend(packages::rpm_packages(scan.root, &mut scan.warnings));
     all.extend(packages::snap_packages(scan.root));
     all.extend(packages::flatpak_packages(scan.root, &scan.accounts.homes));
-    if let Some(db) = packages::has_rpm_database(scan.root) {
-        scan.warnings.push(format!(
-            "RPM database {db} present: reading RPM packages is not supported yet, RPM-installed tools are found only by their other evidence"
-        ));
-    }
     for pkg in all {
         let tools = scan.catalog.by_package(&pkg.name).to_vec();
         if tools.is_empty() {
