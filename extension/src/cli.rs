@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::catalog::Catalog;
 use crate::engine::{Engine, DEFAULT_DEADLINE};
 use crate::output::{self, Format};
-use crate::policy::{parse_policy, PolicySource, PolicyState};
+use crate::policy::{parse_policy, PolicySource};
 use crate::root::HostRoot;
 use crate::runtime;
 use crate::tables;
@@ -273,7 +273,7 @@ fn validate_policy(file: &std::path::Path, out: &mut dyn Write) -> std::io::Resu
     let catalog = match Catalog::embedded() {
         Ok(c) => c,
         Err(e) => {
-            writeln!(out, "{e}")?;
+            eprintln!("postern: {e}");
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -289,14 +289,7 @@ fn validate_policy(file: &std::path::Path, out: &mut dyn Write) -> std::io::Resu
         Err(p) => p.0,
     };
     if crate::policy::running_as_root() {
-        let root = HostRoot::system();
-        let loaded = crate::policy::load_policy(
-            &PolicySource::Explicit(file.to_path_buf()),
-            &root,
-            catalog,
-            true,
-        );
-        if let PolicyState::Refused(why) = loaded.state {
+        if let Err(why) = crate::policy::trust_check(file) {
             problems.push(format!("refused when postern runs as root: {why}"));
         }
     }

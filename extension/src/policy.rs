@@ -218,7 +218,8 @@ pub fn untrusted_reason(
     None
 }
 
-fn trust_check(path: &Path) -> Result<(), String> {
+/// Whether a non-root user could have written the file (see [`untrusted_reason`]).
+pub fn trust_check(path: &Path) -> Result<(), String> {
     let file =
         fs::symlink_metadata(path).map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
     if file.file_type().is_symlink() {

@@ -16,6 +16,10 @@ use std::path::{Component, Path, PathBuf};
 /// Well-known host locations, as absolute host paths.
 pub mod paths {
     pub const PROC: &str = "/proc";
+    /// The target of a masked systemd unit's link.
+    pub const DEV_NULL: &str = "/dev/null";
+    /// osquery's default extension manager socket (not read through the root).
+    pub const OSQUERY_SOCKET: &str = "/var/osquery/osquery.em";
     pub const SYS_USB_DEVICES: &str = "/sys/bus/usb/devices";
     pub const DPKG_STATUS: &str = "/var/lib/dpkg/status";
     pub const RPMDB_SQLITE: &str = "/var/lib/rpm/rpmdb.sqlite";

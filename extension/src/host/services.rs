@@ -145,7 +145,7 @@ fn unit_dir(
         }
         let path = join(dir, &name);
         // A unit masked by a link to /dev/null is neither running nor startable.
-        if root.read_link(&path).is_ok_and(|t| t == "/dev/null") {
+        if root.read_link(&path).is_ok_and(|t| t == paths::DEV_NULL) {
             continue;
         }
         let program = root

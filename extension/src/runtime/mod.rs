@@ -27,8 +27,6 @@ use crate::table::Table;
 use wire::{ExtensionHandler, ManagerClient, Registry, Routes};
 
 pub const EXTENSION_NAME: &str = "postern";
-/// osquery's default manager socket.
-pub const DEFAULT_SOCKET: &str = "/var/osquery/osquery.em";
 /// Connections served at once; osquery uses one per call.
 const MAX_CONNECTIONS: usize = 8;
 /// How long a connection may sit idle between requests.
@@ -66,7 +64,7 @@ fn seconds(value: &str, flag: &str) -> Result<Duration, String> {
 /// Parses osqueryd's extension arguments (program name excluded). Pure.
 pub fn parse_osquery_args(args: &[String]) -> Result<OsqueryArgs, String> {
     let mut out = OsqueryArgs {
-        socket: PathBuf::from(DEFAULT_SOCKET),
+        socket: PathBuf::from(crate::root::paths::OSQUERY_SOCKET),
         timeout: Duration::from_secs(3),
         interval: Duration::from_secs(3),
         verbose: false,

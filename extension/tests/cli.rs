@@ -1,0 +1,139 @@
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! The standalone commands, run as a user would run them.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn postern(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_postern"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn policy_validate_reports_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("policy.json");
+    std::fs::write(
+        &bad,
+        r#"{"remote_access":{"approved":["anydsk", 3]},"controls":{}}"#,
+    )
+    .unwrap();
+    let out = postern(&["policy", "validate", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(r#"unknown tool id "anydsk""#), "{err}");
+    assert!(err.contains("approved[1]: 3"), "{err}");
+    assert!(err.contains(r#"unknown key "controls""#), "{err}");
+    assert!(err.contains("3 problem(s)"), "{err}");
+
+    let good = dir.path().join("good.json");
+    std::fs::write(&good, r#"{"remote_access":{"approved":["tailscale"]}}"#).unwrap();
+    let out = postern(&["policy", "validate", good.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = postern(&["policy", "validate", "/nonexistent/policy.json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/policy.json"));
+}
+
+#[test]
+fn query_formats() {
+    let root = format!("{}/root", fixture("laptop_farm"));
+    let policy = format!("{}/policy.json", fixture("laptop_farm"));
+    let out = postern(&[
+        "query",
+        "remote_access_tools",
+        "--root",
+        &root,
+        "--policy",
+        &policy,
+        "--format",
+        "json",
+        "--where",
+        "tool_id=anydesk",
+        "--where",
+        "evidence_type=process",
+    ]);
+    assert!(out.status.success());
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    assert_eq!(rows[0]["pid"], "2201");
+
+    let out = postern(&[
+        "query",
+        "remote_access_tools",
+        "--root",
+        &root,
+        "--format",
+        "csv",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("tool_id,name,vendor,category,evidence_type,evidence,path,pid,"));
+
+    let out = postern(&["query", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no table named \"nope\""));
+    let out = postern(&[
+        "query",
+        "remote_access_tools",
+        "--root",
+        "/nonexistent-root",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn audit_summarises_a_host() {
+    let root = format!("{}/root", fixture("laptop_farm"));
+    let policy = format!("{}/policy.json", fixture("laptop_farm"));
+    let out = postern(&["audit", "--root", &root, "--policy", &policy]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("approves 1 remote access tool(s)"), "{text}");
+    assert!(
+        text.contains("[!!] AnyDesk (anydesk) remote_desktop, severity high: NOT APPROVED"),
+        "{text}"
+    );
+    assert!(text.contains("[ok] Tailscale (tailscale)"), "{text}");
+    let out = postern(&[
+        "audit",
+        "--root",
+        &root,
+        "--policy",
+        &policy,
+        "--fail-on-findings",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["unapproved_remote_access_tools"].as_u64().unwrap() >= 5);
+}
+
+#[test]
+fn tables_json_matches_the_library() {
+    let out = postern(&["tables", "--format", "json"]);
+    let tables: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(tables[0]["name"], "remote_access_tools");
+    assert_eq!(tables[0]["columns"][7]["name"], "pid");
+    assert_eq!(tables[0]["columns"][7]["type"], "BIGINT");
+}
