@@ -39,7 +39,8 @@ pub mod paths {
     ];
     pub const SYSTEMD_USER_UNIT_DIRS: &[&str] = &["/etc/systemd/user", "/usr/lib/systemd/user"];
     pub const XDG_AUTOSTART_DIRS: &[&str] = &["/etc/xdg/autostart"];
-    pub const LAUNCHD_DIRS: &[&str] = &["/Library/LaunchDaemons", "/Library/LaunchAgents"];
+    pub const LAUNCH_DAEMONS: &str = "/Library/LaunchDaemons";
+    pub const LAUNCHD_DIRS: &[&str] = &[LAUNCH_DAEMONS, "/Library/LaunchAgents"];
     /// System-wide places where a user (or an installer run by one) can drop
     /// an executable without a package manager.
     pub const WRITABLE_EXEC_DIRS: &[&str] = &["/tmp", "/var/tmp", "/opt", "/usr/local/bin"];

@@ -2,7 +2,7 @@
 //! and launchd jobs, read from their directories. Nothing is asked of a
 //! running service manager.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::root::{join, paths, HostRoot};
 
@@ -105,7 +105,13 @@ pub fn parse_launchd_plist(bytes: &[u8]) -> Result<(Option<String>, Option<Strin
 /// Names linked from `*.wants`/`*.requires` directories of a systemd
 /// directory: the enabled units (instances and their templates).
 fn enabled_units(root: &HostRoot, dir: &str) -> BTreeSet<String> {
-    let mut enabled = BTreeSet::new();
+    enabled_links(root, dir).into_keys().collect()
+}
+
+/// Enabled unit names (instances and their templates) mapped to the link
+/// that enables them.
+fn enabled_links(root: &HostRoot, dir: &str) -> BTreeMap<String, String> {
+    let mut enabled = BTreeMap::new();
     let Ok(names) = root.list_dir(dir, MAX_ENTRIES) else {
         return enabled;
     };
@@ -113,12 +119,14 @@ fn enabled_units(root: &HostRoot, dir: &str) -> BTreeSet<String> {
         .iter()
         .filter(|n| n.ends_with(".wants") || n.ends_with(".requires"))
     {
-        if let Ok(units) = root.list_dir(&join(dir, wants), MAX_ENTRIES) {
+        let wants_dir = join(dir, wants);
+        if let Ok(units) = root.list_dir(&wants_dir, MAX_ENTRIES) {
             for unit in units {
+                let link = join(&wants_dir, &unit);
                 if let Some(t) = template_of(&unit) {
-                    enabled.insert(t);
+                    enabled.entry(t).or_insert_with(|| link.clone());
                 }
-                enabled.insert(unit);
+                enabled.entry(unit).or_insert(link);
             }
         }
     }
@@ -185,7 +193,9 @@ pub fn services(root: &HostRoot, homes: &[(String, Option<String>)]) -> Vec<Serv
     }
     for (home, owner) in homes {
         let dir = join(home, paths::HOME_SYSTEMD_USER_DIR);
-        let user_enabled = enabled_units(root, &dir);
+        let user_links = enabled_links(root, &dir);
+        let user_enabled: BTreeSet<String> = user_links.keys().cloned().collect();
+        let before = out.len();
         unit_dir(
             root,
             &dir,
@@ -194,6 +204,22 @@ pub fn services(root: &HostRoot, homes: &[(String, Option<String>)]) -> Vec<Serv
             owner.as_deref(),
             &mut out,
         );
+        let own: BTreeSet<String> = out.iter().skip(before).map(|e| e.name.clone()).collect();
+        // Units shipped system-wide (gnome-remote-desktop.service) that this
+        // user enabled for their own session.
+        for (name, link) in user_links {
+            if own.contains(&name) || name.contains("@.") {
+                continue;
+            }
+            out.push(ServiceEntry {
+                kind: "systemd_user",
+                name,
+                path: link,
+                enabled: Some(true),
+                program: None,
+                user: owner.clone(),
+            });
+        }
     }
     let mut autostart_dirs: Vec<(String, Option<String>)> = paths::XDG_AUTOSTART_DIRS
         .iter()

@@ -477,7 +477,14 @@ fn collect_services(scan: &mut Scan<'_>) {
                 &servers,
                 Finding {
                     evidence_type: "remote_desktop_enabled",
-                    evidence: format!("remote desktop server enabled at boot: {evidence}"),
+                    evidence: format!(
+                        "remote desktop server enabled at {}: {evidence}",
+                        if entry.kind == "systemd" {
+                            "boot"
+                        } else {
+                            "login"
+                        }
+                    ),
                     ..finding
                 },
             );
