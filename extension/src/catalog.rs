@@ -14,9 +14,7 @@ use serde::Deserialize;
 
 use crate::table::{Column, ColumnType, Row};
 
-mod embedded {
-    // The security agent catalog is embedded for security_control_health.
-    #![allow(dead_code)]
+pub(crate) mod embedded {
     include!(concat!(env!("OUT_DIR"), "/catalog_files.rs"));
 }
 

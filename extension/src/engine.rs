@@ -97,6 +97,14 @@ impl Drop for ActiveSlot {
     }
 }
 
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
@@ -180,6 +188,7 @@ impl Engine {
                         catalog,
                         query: &query,
                         deadline: Deadline::after(deadline),
+                        now: unix_now(),
                     };
                     let output = found.generate(&ctx);
                     (output, policy)

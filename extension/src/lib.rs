@@ -4,9 +4,11 @@
 //!
 //! The binary is thin ([`cli`]); everything here is a library a test can call.
 
+pub mod agents;
 pub mod audit;
 pub mod catalog;
 pub mod cli;
+pub mod controls;
 pub mod engine;
 pub mod host;
 pub mod output;

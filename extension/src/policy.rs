@@ -29,6 +29,10 @@ const POLICY_CAP: u64 = 1 << 20;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Policy {
     pub approved_remote_access: BTreeSet<String>,
+    /// Security agents of which at least one must be healthy (`edr.required_any`).
+    pub edr_required_any: BTreeSet<String>,
+    /// Controls the organisation requires (`controls.required`).
+    pub required_controls: BTreeSet<String>,
 }
 
 /// Where the policy came from and what became of it.
@@ -123,8 +127,10 @@ pub fn parse_policy(text: &str, catalog: &Catalog) -> Result<Policy, PolicyProbl
     for (key, value) in &top {
         match key.as_str() {
             "remote_access" => parse_remote_access(value, catalog, &mut policy, &mut problems),
+            "edr" => parse_edr(value, &mut policy, &mut problems),
+            "controls" => parse_controls(value, &mut policy, &mut problems),
             other => problems.push(format!(
-                "unknown key {other:?} (known keys: \"remote_access\")"
+                "unknown key {other:?} (known keys: \"remote_access\", \"edr\", \"controls\")"
             )),
         }
     }
@@ -188,6 +194,78 @@ fn parse_remote_access(
     }
 }
 
+/// A list of known ids at `key`, reporting each unknown one.
+fn id_list(
+    key: &str,
+    value: &Value,
+    known: &dyn Fn(&str) -> bool,
+    hint: &str,
+    problems: &mut Vec<String>,
+) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let Value::Array(items) = value else {
+        problems.push(format!("{key} must be a list of ids, not {value}"));
+        return out;
+    };
+    for (i, item) in items.iter().enumerate() {
+        match item.as_str() {
+            Some(id) if known(id) => {
+                out.insert(id.to_string());
+            }
+            Some(id) => problems.push(format!("{key}[{i}]: unknown id {id:?} ({hint})")),
+            None => problems.push(format!("{key}[{i}]: {item} is not an id string")),
+        }
+    }
+    out
+}
+
+fn parse_edr(value: &Value, policy: &mut Policy, problems: &mut Vec<String>) {
+    let Some(map) = object("edr", value, problems) else {
+        return;
+    };
+    let agents = crate::agents::AgentCatalog::embedded().ok();
+    let known = |id: &str| agents.is_some_and(|a| a.get(id).is_some());
+    for (key, value) in map {
+        match key.as_str() {
+            "required_any" => {
+                policy.edr_required_any = id_list(
+                    "edr.required_any",
+                    value,
+                    &known,
+                    "see docs/CATALOG_SCHEMA.md for agent ids",
+                    problems,
+                )
+            }
+            other => problems.push(format!(
+                "unknown key edr.{other} (known keys: \"required_any\")"
+            )),
+        }
+    }
+}
+
+fn parse_controls(value: &Value, policy: &mut Policy, problems: &mut Vec<String>) {
+    let Some(map) = object("controls", value, problems) else {
+        return;
+    };
+    let known = |id: &str| crate::controls::get(id).is_some();
+    for (key, value) in map {
+        match key.as_str() {
+            "required" => {
+                policy.required_controls = id_list(
+                    "controls.required",
+                    value,
+                    &known,
+                    "see `postern query security_control_health` for control ids",
+                    problems,
+                )
+            }
+            other => problems.push(format!(
+                "unknown key controls.{other} (known keys: \"required\")"
+            )),
+        }
+    }
+}
+
 /// Why a file that a non-root user could write must not be trusted, given the
 /// file's and its directory's owner and mode. Pure.
 pub fn untrusted_reason(
@@ -196,8 +274,25 @@ pub fn untrusted_reason(
     dir_uid: u32,
     dir_mode: u32,
 ) -> Option<String> {
-    if file_uid != 0 {
-        return Some(format!("owned by uid {file_uid}, not root"));
+    untrusted_reason_for(0, file_uid, file_mode, dir_uid, dir_mode)
+}
+
+/// As [`untrusted_reason`], with `owner` as the trusted account (root on a
+/// live host; the owner of the image's `/` when auditing a mounted image).
+pub fn untrusted_reason_for(
+    owner: u32,
+    file_uid: u32,
+    file_mode: u32,
+    dir_uid: u32,
+    dir_mode: u32,
+) -> Option<String> {
+    let who = if owner == 0 {
+        "root".to_string()
+    } else {
+        format!("uid {owner}")
+    };
+    if file_uid != owner {
+        return Some(format!("owned by uid {file_uid}, not {who}"));
     }
     if file_mode & 0o022 != 0 {
         return Some(format!(
@@ -206,8 +301,10 @@ pub fn untrusted_reason(
         ));
     }
     let sticky = dir_mode & 0o1000 != 0;
-    if dir_uid != 0 {
-        return Some(format!("its directory is owned by uid {dir_uid}, not root"));
+    if dir_uid != owner {
+        return Some(format!(
+            "its directory is owned by uid {dir_uid}, not {who}"
+        ));
     }
     if dir_mode & 0o022 != 0 && !sticky {
         return Some(format!(
@@ -346,6 +443,24 @@ mod tests {
         ] {
             assert!(all.contains(needle), "{needle} missing: {all}");
         }
+    }
+
+    #[test]
+    fn edr_and_controls() -> Result<(), PolicyProblems> {
+        let p = parse_policy(
+            r#"{"edr":{"required_any":["crowdstrike_falcon","sentinelone"]},"controls":{"required":["disk_encryption","firewall","auto_updates"]}}"#,
+            &test_catalog(),
+        )?;
+        assert_eq!(p.edr_required_any.len(), 2);
+        assert!(p.required_controls.contains("firewall"));
+        let Err(PolicyProblems(problems)) = parse_policy(
+            r#"{"edr":{"required_any":["crowdstrik"],"mode":1},"controls":{"required":["firewal"],"x":[]}}"#,
+            &test_catalog(),
+        ) else {
+            unreachable!("accepted")
+        };
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        Ok(())
     }
 
     #[test]

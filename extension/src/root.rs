@@ -21,6 +21,38 @@ pub mod paths {
     /// osquery's default extension manager socket (not read through the root).
     pub const OSQUERY_SOCKET: &str = "/var/osquery/osquery.em";
     pub const SYS_USB_DEVICES: &str = "/sys/bus/usb/devices";
+    pub const SYS_BLOCK: &str = "/sys/block";
+    pub const SYS_DEV_BLOCK: &str = "/sys/dev/block";
+    pub const MOUNTINFO: &str = "/proc/self/mountinfo";
+    pub const SWAPS: &str = "/proc/swaps";
+    pub const CRYPTTAB: &str = "/etc/crypttab";
+    pub const EFI_DIR: &str = "/sys/firmware/efi";
+    pub const SECURE_BOOT_VAR: &str =
+        "/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-e0f6b6ee2a22";
+    pub const LOCKDOWN: &str = "/sys/kernel/security/lockdown";
+    pub const APPARMOR_ENABLED: &str = "/sys/module/apparmor/parameters/enabled";
+    pub const APPARMOR_PROFILES: &str = "/sys/kernel/security/apparmor/profiles";
+    pub const SELINUX_ENFORCE: &str = "/sys/fs/selinux/enforce";
+    pub const UFW_CONF: &str = "/etc/ufw/ufw.conf";
+    pub const NFTABLES_CONF: &str = "/etc/nftables.conf";
+    pub const IPTABLES_NAMES: &str = "/proc/net/ip_tables_names";
+    pub const APT_CONF_D: &str = "/etc/apt/apt.conf.d";
+    pub const DNF_AUTOMATIC_CONF: &str = "/etc/dnf/automatic.conf";
+    pub const DCONF_DB: &str = "/etc/dconf/db";
+    pub const TIMESYNC_SYNCHRONIZED: &str = "/run/systemd/timesync/synchronized";
+    pub const OSQUERY_DB: &str = "/var/osquery/osquery.db";
+    pub const OSQUERY_OPT: &str = "/opt/osquery";
+    pub const SSH_DIR: &str = "/etc/ssh";
+    pub const SSHD_CONFIG: &str = "/etc/ssh/sshd_config";
+    pub const MACOS_SYSTEM_VERSION: &str = "/System/Library/CoreServices/SystemVersion.plist";
+    pub const ALF_PLIST: &str = "/Library/Preferences/com.apple.alf.plist";
+    pub const GATEKEEPER_PLIST: &str = "/var/db/SystemPolicy-prefs.plist";
+    pub const SOFTWARE_UPDATE_PLIST: &str = "/Library/Preferences/com.apple.SoftwareUpdate.plist";
+    pub const FILEVAULT_PRK: &str = "/private/var/db/FileVaultPRK.dat";
+    pub const MDM_CLOUD_CONFIG: &str =
+        "/private/var/db/ConfigurationProfiles/Settings/.cloudConfigProfileInstalled";
+    pub const MANAGED_PREFERENCES: &str = "/Library/Managed Preferences";
+    pub const MACOS_SSHD_LABEL: &str = "com.openssh.sshd";
     pub const DPKG_STATUS: &str = "/var/lib/dpkg/status";
     pub const RPMDB_SQLITE: &str = "/var/lib/rpm/rpmdb.sqlite";
     pub const RPMDB_SQLITE_USR: &str = "/usr/lib/sysimage/rpm/rpmdb.sqlite";
@@ -151,6 +183,39 @@ impl HostRoot {
 
     pub fn is_system(&self) -> bool {
         self.canonical_base == Path::new("/")
+    }
+
+    /// The account trusted for configuration files: root on a live host,
+    /// the owner of the tree's `/` for a mounted image or fixture.
+    pub fn trusted_owner(&self) -> u32 {
+        use std::os::unix::fs::MetadataExt;
+        if self.is_system() {
+            return 0;
+        }
+        fs::metadata(&self.canonical_base)
+            .map(|m| m.uid())
+            .unwrap_or(0)
+    }
+
+    /// Whether a host file counts as configuration only its trusted owner
+    /// could have written (the file and its directory).
+    pub fn check_trusted(&self, host_path: &str) -> Result<(), String> {
+        use std::os::unix::fs::MetadataExt;
+        let real = self.resolve(host_path).map_err(|e| e.to_string())?;
+        let file = fs::metadata(&real).map_err(|e| format!("cannot stat {host_path}: {e}"))?;
+        let dir = real.parent().unwrap_or(Path::new("/"));
+        let dir_meta = fs::metadata(dir)
+            .map_err(|e| format!("cannot stat the directory of {host_path}: {e}"))?;
+        match crate::policy::untrusted_reason_for(
+            self.trusted_owner(),
+            file.uid(),
+            file.mode(),
+            dir_meta.uid(),
+            dir_meta.mode(),
+        ) {
+            Some(why) => Err(why),
+            None => Ok(()),
+        }
     }
 
     pub fn base(&self) -> &Path {

@@ -273,6 +273,8 @@ pub struct GenerateContext<'a> {
     pub catalog: &'a Catalog,
     pub query: &'a QueryContext,
     pub deadline: Deadline,
+    /// The time of the call (Unix seconds), for `checked_at` and ages.
+    pub now: i64,
 }
 
 /// A table's answer: its rows, and the problems met on the way (places it

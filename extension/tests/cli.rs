@@ -30,7 +30,7 @@ fn policy_validate_reports_every_problem() {
     let bad = dir.path().join("policy.json");
     std::fs::write(
         &bad,
-        r#"{"remote_access":{"approved":["anydsk", 3]},"controls":{}}"#,
+        r#"{"remote_access":{"approved":["anydsk", 3]},"contrls":{}}"#,
     )
     .unwrap();
     let out = postern(&["policy", "validate", bad.to_str().unwrap()]);
@@ -38,7 +38,7 @@ fn policy_validate_reports_every_problem() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(r#"unknown tool id "anydsk""#), "{err}");
     assert!(err.contains("approved[1]: 3"), "{err}");
-    assert!(err.contains(r#"unknown key "controls""#), "{err}");
+    assert!(err.contains(r#"unknown key "contrls""#), "{err}");
     assert!(err.contains("3 problem(s)"), "{err}");
 
     let good = dir.path().join("good.json");

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod bundles;
+pub mod config;
 pub mod packages;
 pub mod processes;
 pub mod rpm;

@@ -1,13 +1,17 @@
 //! The registry of every table postern serves.
 
 pub mod remote_access_tools;
+pub mod security_control_health;
 pub mod selftest;
 
 use crate::table::Table;
 
 /// Every production table, in documentation order.
 pub fn all() -> Vec<Box<dyn Table>> {
-    vec![Box::new(remote_access_tools::RemoteAccessTools)]
+    vec![
+        Box::new(remote_access_tools::RemoteAccessTools),
+        Box::new(security_control_health::SecurityControlHealth),
+    ]
 }
 
 /// Looks a table up by name, including the selftest table when enabled.
