@@ -5,11 +5,13 @@
 //! on Linux, `/Library/Application Support/postern/policy.json` on macOS;
 //! `--policy FILE` overrides it.
 //!
-//! Trust: when postern runs as root, a policy file that a non-root user could
-//! have written (not owned by root, group- or world-writable, or in a
-//! directory such a user can write to without the sticky bit) is refused: a
-//! writable allowlist would let the insider approve their own AnyDesk. A
-//! refused, invalid or missing policy approves nothing.
+//! Trust: a policy file that a non-root user could have written (not owned
+//! by root, group- or world-writable, or in a directory such a user can
+//! write to without the sticky bit) is refused: a writable allowlist would
+//! let the insider approve their own AnyDesk. The default policy is always
+//! held to this (for a mounted image, "root" is the owner of its `/`); a
+//! file given with `--policy` is when postern runs as root. A refused,
+//! invalid or missing policy approves nothing.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -365,12 +367,19 @@ pub fn load_policy(
         }
         Ok(_) => {}
     }
-    if enforce_trust {
-        if let Err(why) = trust_check(&fs_path) {
-            log::warn!("refusing policy {shown}: {why}");
-            loaded.state = PolicyState::Refused(why);
-            return loaded;
-        }
+    // The default policy belongs to the audited host: only its trusted owner
+    // (root, or the owner of an image's `/`) may have written it, whoever
+    // runs postern. An explicit file is held to root's standard when postern
+    // runs as root.
+    let trusted = match source {
+        PolicySource::Default => root.check_trusted(default_policy_host_path()),
+        PolicySource::Explicit(_) if enforce_trust => trust_check(&fs_path),
+        PolicySource::Explicit(_) => Ok(()),
+    };
+    if let Err(why) = trusted {
+        log::warn!("refusing policy {shown}: {why}");
+        loaded.state = PolicyState::Refused(why);
+        return loaded;
     }
     let text = match read_capped(&fs_path) {
         Ok(t) => t,

@@ -88,12 +88,17 @@ pub mod paths {
     pub const ROOT_HOME: &str = "/root";
     pub const LAUNCHD_OVERRIDES: &str =
         "/private/var/db/launchd.db/com.apple.launchd/overrides.plist";
-    /// launchd labels of macOS's built-in screen sharing.
-    pub const MACOS_SHARING_LABELS: &[&str] = &["com.apple.screensharing"];
+    /// launchd label of macOS's built-in screen sharing, and the catalog tool
+    /// it stands for.
+    pub const MACOS_SCREEN_SHARING_LABEL: &str = "com.apple.screensharing";
+    pub const MACOS_SCREEN_SHARING_TOOL: &str = "macos_screen_sharing";
+    /// The catalog tool standing for Apple Remote Management (ARD).
+    pub const ARD_TOOL: &str = "apple_remote_desktop_agent";
+    /// Present on a live Linux host (and a fixture standing for one).
+    pub const PROC_INIT: &str = "/proc/1";
     /// Present while Apple Remote Management (ARD) is turned on.
     pub const ARD_ENABLED_MARKER: &str =
         "/Library/Application Support/Apple/Remote Desktop/RemoteManagement.launchd";
-    pub const ARD_AGENT_LABEL: &str = "com.apple.RemoteDesktop.agent";
     pub const DEFAULT_POLICY_LINUX: &str = "/etc/postern/policy.json";
     pub const DEFAULT_POLICY_MACOS: &str = "/Library/Application Support/postern/policy.json";
 }
@@ -153,8 +158,10 @@ impl std::error::Error for HostError {}
 #[derive(Clone, Debug)]
 pub struct HostRoot {
     base: PathBuf,
-    /// `base`, canonicalised once, for the link-escape check.
+    /// `base`, canonicalised once, for resolving links inside the tree.
     canonical_base: PathBuf,
+    /// The account trusted for configuration files (see `trusted_owner`).
+    owner: u32,
 }
 
 impl HostRoot {
@@ -167,9 +174,12 @@ impl HostRoot {
                 format!("{} is not a directory", base.display()),
             ));
         }
+        use std::os::unix::fs::MetadataExt;
+        let owner = fs::metadata(&canonical_base)?.uid();
         Ok(HostRoot {
             base,
             canonical_base,
+            owner,
         })
     }
 
@@ -178,6 +188,7 @@ impl HostRoot {
         HostRoot {
             base: PathBuf::from("/"),
             canonical_base: PathBuf::from("/"),
+            owner: 0,
         }
     }
 
@@ -188,13 +199,7 @@ impl HostRoot {
     /// The account trusted for configuration files: root on a live host,
     /// the owner of the tree's `/` for a mounted image or fixture.
     pub fn trusted_owner(&self) -> u32 {
-        use std::os::unix::fs::MetadataExt;
-        if self.is_system() {
-            return 0;
-        }
-        fs::metadata(&self.canonical_base)
-            .map(|m| m.uid())
-            .unwrap_or(0)
+        self.owner
     }
 
     /// Whether a host file counts as configuration only its trusted owner
@@ -429,6 +434,7 @@ mod tests {
         let root = HostRoot {
             base: PathBuf::from("/fixture"),
             canonical_base: PathBuf::from("/fixture"),
+            owner: 0,
         };
         assert_eq!(
             root.path("/etc/passwd"),

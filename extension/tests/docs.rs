@@ -18,7 +18,10 @@ fn table_reference_is_current() {
 fn every_column_is_documented_in_osquery_style() {
     for table in postern::tables::all() {
         assert!(
-            table.name().chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'),
+            table
+                .name()
+                .chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch == '_'),
             "{}: table names are snake_case",
             table.name()
         );

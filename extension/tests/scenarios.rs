@@ -29,20 +29,73 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn engine(scenario: &str) -> Engine {
+/// Copies a fixture root (links as links) so a scenario's setup can change
+/// modes and times without touching the checkout.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type().unwrap();
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src).unwrap(), &dst).unwrap();
+        } else if kind.is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+/// A scenario's host, ready to audit. `setup.json` may ask for modes
+/// (`{"chmod": {"/etc/x": "666"}}`) and ages (`{"age_hours": {"/var/x": 100}}`),
+/// applied to a copy of the fixture.
+struct Host {
+    _copy: Option<tempfile::TempDir>,
+    engine: Engine,
+}
+
+fn engine(scenario: &str) -> Host {
     let dir = fixture(scenario);
-    let root = HostRoot::new(dir.join("root")).expect("fixture root");
+    let setup_path = dir.join("setup.json");
+    let (root_path, copy) = if setup_path.exists() {
+        let temp = tempfile::tempdir().unwrap();
+        let root = temp.path().join("root");
+        copy_tree(&dir.join("root"), &root);
+        let setup: Value =
+            serde_json::from_str(&std::fs::read_to_string(&setup_path).unwrap()).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        for (path, mode) in setup["chmod"].as_object().into_iter().flatten() {
+            let mode = u32::from_str_radix(mode.as_str().unwrap(), 8).unwrap();
+            let p = root.join(path.trim_start_matches('/'));
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        for (path, hours) in setup["age_hours"].as_object().into_iter().flatten() {
+            let when =
+                std::time::SystemTime::now() - Duration::from_secs(hours.as_u64().unwrap() * 3600);
+            let f = std::fs::File::open(root.join(path.trim_start_matches('/'))).unwrap();
+            f.set_modified(when).unwrap();
+        }
+        (root, Some(temp))
+    } else {
+        (dir.join("root"), None)
+    };
+    let root = HostRoot::new(&root_path).expect("fixture root");
     let policy = dir.join("policy.json");
     let source = if policy.exists() {
         PolicySource::Explicit(policy)
     } else {
         PolicySource::Default
     };
-    Engine::new(root, source, false, Duration::from_secs(60))
+    Host {
+        _copy: copy,
+        engine: Engine::new(root, source, false, Duration::from_secs(60)),
+    }
 }
 
 fn masked_rows(scenario: &str, table: &str, context: &str) -> (Value, Vec<String>) {
     let result = engine(scenario)
+        .engine
         .generate(table, context)
         .expect("table answers");
     let mut rows = postern::output::to_json(result.columns, &result.rows);
@@ -51,6 +104,9 @@ fn masked_rows(scenario: &str, table: &str, context: &str) -> (Value, Vec<String
             if row["evidence_type"] == "file" {
                 row["uid"] = Value::String("<owner>".into());
                 row["user"] = Value::String("<owner>".into());
+            }
+            if row.get("checked_at").is_some() {
+                row["checked_at"] = Value::String("<now>".into());
             }
         }
     }
@@ -96,6 +152,30 @@ fn macos_workstation_from_files() {
 }
 
 #[test]
+fn macos_controls_from_files() {
+    check("macos_workstation", "security_control_health");
+    let all = statuses("macos_workstation");
+    for (control, status) in [
+        ("edr", "pass"),
+        ("macos_firewall", "pass"),
+        ("gatekeeper", "pass"),
+        ("macos_auto_updates", "pass"),
+        ("screen_sharing", "fail"),
+        ("remote_management", "fail"),
+        ("remote_login", "pass"),
+        ("filevault", "pass"),
+        ("mdm_enrollment", "pass"),
+        ("unapproved_remote_access", "fail"),
+    ] {
+        assert_eq!(status_of(&all, control), status, "{control}");
+    }
+    assert!(
+        all.iter().all(|(c, _)| c != "disk_encryption"),
+        "no Linux controls on a Mac"
+    );
+}
+
+#[test]
 fn unreadable_host_still_answers() {
     let warnings = check("unreadable_host", "remote_access_tools");
     let all = warnings.join("\n");
@@ -110,6 +190,119 @@ fn unreadable_host_still_answers() {
 fn rpm_database_written_by_rpm() {
     let warnings = check("rpm_host", "remote_access_tools");
     assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+fn statuses(scenario: &str) -> Vec<(String, String)> {
+    let (rows, _) = masked_rows(scenario, "security_control_health", "");
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let name = match r["product"].as_str() {
+                Some(p) if !p.is_empty() => format!("{}:{p}", r["control"].as_str().unwrap()),
+                _ => r["control"].as_str().unwrap().to_string(),
+            };
+            (name, r["status"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+fn status_of(all: &[(String, String)], control: &str) -> String {
+    all.iter()
+        .find(|(c, _)| c == control)
+        .map(|(_, s)| s.clone())
+        .unwrap_or_else(|| panic!("no {control} row in {all:?}"))
+}
+
+#[test]
+fn hardened_host_passes_everything() {
+    check("hardened_linux", "security_control_health");
+    let all = statuses("hardened_linux");
+    let not_passing: Vec<_> = all
+        .iter()
+        .filter(|(_, s)| s != "pass" && s != "not_applicable")
+        .collect();
+    assert!(not_passing.is_empty(), "{not_passing:?}");
+    assert!(all.len() >= 18, "{all:?}");
+}
+
+#[test]
+fn bare_host_fails_everything() {
+    check("bare_linux", "security_control_health");
+    let all = statuses("bare_linux");
+    for control in [
+        "edr",
+        "disk_encryption",
+        "swap_encryption",
+        "firewall",
+        "auto_updates",
+        "mac",
+        "secure_boot",
+        "kernel_lockdown",
+        "audit_daemon",
+        "ssh_root_login",
+        "ssh_password_auth",
+        "remote_desktop_services",
+        "unapproved_remote_access",
+        "screen_lock",
+        "time_sync",
+        "osquery",
+        "postern_policy",
+    ] {
+        assert_eq!(status_of(&all, control), "fail", "{control}");
+    }
+}
+
+#[test]
+fn broken_edr_is_degraded() {
+    check("edr_broken", "security_control_health");
+    let all = statuses("edr_broken");
+    assert_eq!(
+        status_of(&all, "edr"),
+        "degraded",
+        "the required agent is installed, not running"
+    );
+    assert_eq!(status_of(&all, "edr_agent:crowdstrike_falcon"), "degraded");
+    assert_eq!(
+        status_of(&all, "edr_agent:clamav"),
+        "degraded",
+        "its signatures are 100 h old"
+    );
+}
+
+#[test]
+fn edr_running_but_not_enabled_at_boot_is_degraded() {
+    check("edr_not_enabled", "security_control_health");
+    let all = statuses("edr_not_enabled");
+    assert_eq!(status_of(&all, "edr"), "degraded");
+    assert_eq!(status_of(&all, "edr_agent:crowdstrike_falcon"), "degraded");
+}
+
+#[test]
+fn tampered_and_unreadable_evidence_never_passes() {
+    check("tampered_host", "security_control_health");
+    let all = statuses("tampered_host");
+    assert_eq!(
+        status_of(&all, "postern_policy"),
+        "fail",
+        "a world-writable policy is refused"
+    );
+    for control in [
+        "ssh_root_login",
+        "ssh_password_auth",
+        "screen_lock",
+        "disk_encryption",
+        "secure_boot",
+    ] {
+        assert_eq!(status_of(&all, control), "unknown", "{control}");
+    }
+    // The refused policy requires nothing and approves nothing.
+    let (rows, _) = masked_rows("tampered_host", "security_control_health", "");
+    assert!(rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["required"] == "0"));
 }
 
 #[test]
@@ -144,9 +337,13 @@ fn constraints_narrow_the_work_and_the_rows() {
 #[test]
 fn garbage_context_is_an_error_not_a_crash() {
     let err = engine("laptop_farm")
+        .engine
         .generate("remote_access_tools", "{not json")
         .err();
     assert!(err.is_some_and(|e| e.to_string().contains("malformed query context")));
-    let err = engine("laptop_farm").generate("no_such_table", "").err();
+    let err = engine("laptop_farm")
+        .engine
+        .generate("no_such_table", "")
+        .err();
     assert!(err.is_some_and(|e| e.to_string().contains("no_such_table")));
 }

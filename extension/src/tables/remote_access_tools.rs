@@ -500,33 +500,36 @@ fn collect_macos_sharing(scan: &mut Scan<'_>) {
     if let Ok(bytes) = scan.root.read_capped(overrides, 1 << 20) {
         match plist::Value::from_reader(std::io::Cursor::new(bytes)) {
             Ok(value) => {
-                let dict = value.as_dictionary();
-                for label in paths::MACOS_SHARING_LABELS {
-                    let disabled = dict
-                        .and_then(|d| d.get(label))
-                        .and_then(|v| v.as_dictionary())
-                        .and_then(|d| d.get("Disabled"))
-                        .and_then(|v| v.as_boolean());
-                    if disabled == Some(false) {
-                        let tools = scan.catalog.by_service(label).to_vec();
-                        scan.add(
-                            &tools,
-                            Finding {
-                                evidence_type: "remote_desktop_enabled",
-                                path: Some(overrides.to_string()),
-                                evidence: format!("{label} enabled in launchd overrides"),
-                                confidence: "high",
-                                ..Finding::default()
-                            },
-                        );
-                    }
+                let label = paths::MACOS_SCREEN_SHARING_LABEL;
+                let disabled = value
+                    .as_dictionary()
+                    .and_then(|d| d.get(label))
+                    .and_then(|v| v.as_dictionary())
+                    .and_then(|d| d.get("Disabled"))
+                    .and_then(|v| v.as_boolean());
+                if disabled == Some(false) {
+                    let tools: Vec<ToolIndex> = scan
+                        .catalog
+                        .index_of(paths::MACOS_SCREEN_SHARING_TOOL)
+                        .into_iter()
+                        .collect();
+                    scan.add(
+                        &tools,
+                        Finding {
+                            evidence_type: "remote_desktop_enabled",
+                            path: Some(overrides.to_string()),
+                            evidence: format!("{label} enabled in launchd overrides"),
+                            confidence: "high",
+                            ..Finding::default()
+                        },
+                    );
                 }
             }
             Err(e) => scan.warnings.push(format!("{overrides}: {e}")),
         }
     }
     if scan.root.exists(paths::ARD_ENABLED_MARKER) {
-        let tools = scan.catalog.by_service(paths::ARD_AGENT_LABEL).to_vec();
+        let tools: Vec<ToolIndex> = scan.catalog.index_of(paths::ARD_TOOL).into_iter().collect();
         scan.add(
             &tools,
             Finding {

@@ -121,6 +121,9 @@ struct Facts<'a> {
     root: &'a HostRoot,
     platform: Platform,
     process_names: BTreeSet<String>,
+    /// False where processes cannot be read from files (a macOS host or
+    /// image has no /proc): `running` is then unknown, not false.
+    processes_known: bool,
     packages: BTreeMap<String, Package>,
     services: Vec<ServiceEntry>,
     bundles: Vec<Bundle>,
@@ -130,6 +133,12 @@ struct Facts<'a> {
 impl Facts<'_> {
     fn running(&self, name: &str) -> bool {
         self.process_names.contains(name)
+    }
+
+    /// Whether any of `names` runs, or `None` when processes are unreadable.
+    fn running_any<'n>(&self, names: &'n [String]) -> Option<Option<&'n String>> {
+        self.processes_known
+            .then(|| names.iter().find(|n| self.running(n)))
     }
 
     fn package(&self, name: &str) -> Option<&Package> {
@@ -199,6 +208,7 @@ fn gather<'a>(ctx: &GenerateContext<'a>, warnings: &mut Vec<String>) -> Facts<'a
     let platform = detect_platform(root);
     let accounts = crate::host::accounts::Accounts::load(root);
     let mut process_names = BTreeSet::new();
+    let processes_known = root.exists(paths::PROC_INIT);
     for p in processes::processes(root, None, ctx.deadline) {
         for name in p.names() {
             process_names.insert(name.to_string());
@@ -222,6 +232,7 @@ fn gather<'a>(ctx: &GenerateContext<'a>, warnings: &mut Vec<String>) -> Facts<'a
         root,
         platform,
         process_names,
+        processes_known,
         packages,
         services: services::services(root, &[]),
         bundles,
@@ -371,18 +382,19 @@ fn agent_check(facts: &Facts<'_>, agent: &Agent) -> Option<Check> {
     } else if let Some(p) = path {
         evidence.push(format!("{p} exists"));
     }
-    let running_name = ind.process_names.iter().find(|n| facts.running(n));
-    let running = running_name.is_some();
-    if !installed && !running {
+    let running_name = facts.running_any(&ind.process_names);
+    let running = running_name.map(|n| n.is_some());
+    if !installed && running != Some(true) {
         return None;
     }
     match running_name {
-        Some(n) => evidence.push(format!("process {n} running")),
-        None if !ind.process_names.is_empty() => evidence.push(format!(
+        Some(Some(n)) => evidence.push(format!("process {n} running")),
+        Some(None) if !ind.process_names.is_empty() => evidence.push(format!(
             "no {} process running",
             ind.process_names.join("/")
         )),
-        None => {}
+        None => evidence.push("processes are not readable from files on this platform".into()),
+        Some(None) => {}
     }
     let units: Vec<&String> = ind.services.iter().chain(&ind.launchd).collect();
     let enabled = if units.is_empty() {
@@ -423,7 +435,11 @@ fn agent_check(facts: &Facts<'_>, agent: &Agent) -> Option<Check> {
     } else if !ind.status_files.is_empty() {
         evidence.push("no status file found to judge freshness".into());
     }
-    let status = if installed && running && enabled != Some(false) && healthy != Some(false) {
+    let status = if installed
+        && running != Some(false)
+        && enabled != Some(false)
+        && healthy != Some(false)
+    {
         Status::Pass
     } else {
         Status::Degraded
@@ -436,7 +452,7 @@ fn agent_check(facts: &Facts<'_>, agent: &Agent) -> Option<Check> {
         status,
         format!("{}: {}", agent.name, evidence.join("; ")),
     )
-    .states(Some(installed), Some(running), enabled);
+    .states(Some(installed), running, enabled);
     check.product = Some(agent.id.clone());
     check.version = version;
     Some(check)
@@ -1086,20 +1102,23 @@ fn time_sync(facts: &Facts<'_>) -> Check {
 
 fn ssh(facts: &Facts<'_>, control: &'static str) -> Check {
     let sshd_running = facts.running("sshd");
-    let installed = sshd_running
-        || facts.package("openssh-server").is_some()
-        || facts.root.exists(paths::SSHD_CONFIG) && facts.platform == Platform::Linux;
-    let macos_on = facts.platform == Platform::MacOs
-        && macos_override_enabled(facts, paths::MACOS_SSHD_LABEL) == Ok(true);
-    if !installed && !macos_on {
-        return Check::new(control, Status::NotApplicable, "no SSH server is installed").states(
-            Some(false),
-            Some(false),
-            None,
-        );
-    }
-    if facts.platform == Platform::MacOs && !macos_on && !sshd_running {
-        return Check::new(control, Status::NotApplicable, "Remote Login (sshd) is off");
+    match facts.platform {
+        Platform::MacOs => match macos_override_enabled(facts, paths::MACOS_SSHD_LABEL) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Check::new(control, Status::NotApplicable, "Remote Login (sshd) is off")
+            }
+            Err(e) => return Check::new(control, Status::Unknown, e),
+        },
+        Platform::Linux => {
+            let installed = sshd_running
+                || facts.package("openssh-server").is_some()
+                || facts.root.exists(paths::SSHD_CONFIG);
+            if !installed {
+                return Check::new(control, Status::NotApplicable, "no SSH server is installed")
+                    .states(Some(false), Some(false), None);
+            }
+        }
     }
     let trusted = |p: &str| facts.root.check_trusted(p);
     let config = match config::read_sshd_config(facts.root, &trusted) {
@@ -1147,10 +1166,9 @@ fn ssh(facts: &Facts<'_>, control: &'static str) -> Check {
     );
     if !config.problems.is_empty() {
         evidence.push_str(&format!("; problems: {}", config.problems.join("; ")));
-        // A setting hidden in a file we could not trust or read may differ.
-        if status == Status::Pass {
-            status = Status::Unknown;
-        }
+        // A setting in a file that could not be trusted, read or parsed may
+        // be the one sshd uses: postern cannot tell either way.
+        status = Status::Unknown;
     }
     Check::new(control, status, evidence).states(Some(true), Some(sshd_running), None)
 }
@@ -1336,14 +1354,8 @@ fn remote_access_checks(
     if facts.platform == Platform::MacOs {
         let approved = |id: &str| ctx.policy.is_approved(id);
         checks.push(
-            match macos_override_enabled(
-                facts,
-                paths::MACOS_SHARING_LABELS
-                    .first()
-                    .copied()
-                    .unwrap_or_default(),
-            ) {
-                Ok(true) if approved("macos_screen_sharing") => Check::new(
+            match macos_override_enabled(facts, paths::MACOS_SCREEN_SHARING_LABEL) {
+                Ok(true) if approved(paths::MACOS_SCREEN_SHARING_TOOL) => Check::new(
                     "screen_sharing",
                     Status::Pass,
                     "Screen Sharing is on and approved by the policy",
@@ -1368,7 +1380,7 @@ fn remote_access_checks(
                 "Remote Management is off (no RemoteManagement.launchd marker)",
             )
             .states(None, None, Some(false))
-        } else if approved("apple_remote_desktop_agent") {
+        } else if approved(paths::ARD_TOOL) {
             Check::new(
                 "remote_management",
                 Status::Pass,
@@ -1393,29 +1405,28 @@ fn remote_access_checks(
 // ---------------------------------------------------------------- osquery, postern
 
 fn osquery(facts: &Facts<'_>) -> Check {
-    let running = facts.running("osqueryd");
+    let running = facts.processes_known.then(|| facts.running("osqueryd"));
     let db = facts.root.exists(paths::OSQUERY_DB);
-    let installed = running
+    let installed = running == Some(true)
         || db
         || facts.package("osquery").is_some()
         || facts.root.exists(paths::OSQUERY_OPT);
     let status = match (installed, running, db) {
         (false, _, _) => Status::Fail,
-        (true, true, true) => Status::Pass,
+        (true, Some(true) | None, true) => Status::Pass,
         _ => Status::Degraded,
     };
     let evidence = format!(
         "osqueryd {}; database {} {}",
-        if running {
-            "is running"
-        } else {
-            "is not running"
+        match running {
+            Some(true) => "is running",
+            Some(false) => "is not running",
+            None => "process state unknown (no /proc)",
         },
         paths::OSQUERY_DB,
         if db { "exists" } else { "is missing" }
     );
-    let mut c =
-        Check::new("osquery", status, evidence).states(Some(installed), Some(running), None);
+    let mut c = Check::new("osquery", status, evidence).states(Some(installed), running, None);
     c.version = facts.package("osquery").and_then(|p| p.version.clone());
     c
 }
