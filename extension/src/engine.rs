@@ -12,6 +12,7 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use crate::catalog::Catalog;
+use crate::host::snapshot::Snapshot;
 use crate::policy::{load_policy, running_as_root, LoadedPolicy, PolicySource};
 use crate::root::HostRoot;
 use crate::table::{Column, Deadline, GenerateContext, QueryContext, Row, Table};
@@ -182,15 +183,18 @@ impl Engine {
                 let _guard = guard;
                 let result = catch_unwind(AssertUnwindSafe(|| {
                     let policy = load_policy(&policy_source, &root, catalog, running_as_root());
+                    let snapshot = Snapshot::new(&root, Deadline::after(deadline));
                     let ctx = GenerateContext {
                         root: &root,
+                        host: &snapshot,
                         policy: &policy,
                         catalog,
                         query: &query,
                         deadline: Deadline::after(deadline),
                         now: unix_now(),
                     };
-                    let output = found.generate(&ctx);
+                    let mut output = found.generate(&ctx);
+                    output.warnings.extend(snapshot.take_warnings());
                     (output, policy)
                 }));
                 // The receiver may have given up at the deadline; nothing to do then.

@@ -69,6 +69,8 @@ pub mod paths {
         "/lib/systemd/system",
         "/usr/lib/systemd/system",
     ];
+    /// Unit directories owned by the package manager.
+    pub const SYSTEMD_VENDOR_PREFIXES: &[&str] = &["/lib/", "/usr/lib/"];
     pub const SYSTEMD_USER_UNIT_DIRS: &[&str] = &["/etc/systemd/user", "/usr/lib/systemd/user"];
     pub const XDG_AUTOSTART_DIRS: &[&str] = &["/etc/xdg/autostart"];
     pub const LAUNCH_DAEMONS: &str = "/Library/LaunchDaemons";

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::catalog::Catalog;
+use crate::host::snapshot::Snapshot;
 use crate::policy::LoadedPolicy;
 use crate::root::HostRoot;
 
@@ -269,6 +270,8 @@ impl Deadline {
 /// Everything a table's generate needs, passed in (never read from globals).
 pub struct GenerateContext<'a> {
     pub root: &'a HostRoot,
+    /// The host as read during this call, shared by the tables it runs.
+    pub host: &'a Snapshot<'a>,
     pub policy: &'a LoadedPolicy,
     pub catalog: &'a Catalog,
     pub query: &'a QueryContext,

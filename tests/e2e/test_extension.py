@@ -203,3 +203,22 @@ def test_unknown_flags_do_not_exit(core, start_ext):
     ext = start_ext(extra=("--some-future-flag", "value", "--another"))
     wait_for(core.registered, what="registration with unknown flags")
     assert ext.proc.poll() is None
+
+
+def test_security_control_health_through_thrift(registered):
+    _, _, path = registered
+    resp = generate(path, "security_control_health")
+    assert resp.status.code == 0, resp.status.message
+    controls = {r["control"] for r in resp.response}
+    assert {"edr", "disk_encryption", "firewall", "auto_updates", "postern_policy"} <= controls
+    for row in resp.response:
+        assert row["status"] in ("pass", "fail", "degraded", "unknown", "not_applicable")
+        assert int(row["checked_at"]) > 1_700_000_000
+        assert row["evidence"]
+        if row["status"] in ("pass", "not_applicable"):
+            assert "remediation" not in row
+        else:
+            assert row["remediation"].endswith(".")
+    one = generate(path, "security_control_health", [eq("control", "firewall")])
+    assert one.status.code == 0
+    assert [r["control"] for r in one.response] == ["firewall"]

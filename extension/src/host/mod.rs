@@ -9,6 +9,7 @@ pub mod packages;
 pub mod processes;
 pub mod rpm;
 pub mod services;
+pub mod snapshot;
 pub mod sockets;
 pub mod usb;
 pub mod walk;

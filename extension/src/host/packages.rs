@@ -1,11 +1,13 @@
 //! Installed packages: dpkg's status database, the RPM database, snaps and
 //! flatpaks.
 
-use std::io::{BufRead, BufReader};
+use std::io::Read;
 
 use crate::root::{join, paths, HostRoot};
 
 const SNAP_YAML_CAP: u64 = 256 * 1024;
+/// dpkg status files of 100,000 packages stay far below this.
+const DPKG_STATUS_CAP: u64 = 512 << 20;
 const MAX_ENTRIES: usize = 20_000;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,77 +30,45 @@ pub struct DpkgEntry {
     pub arch: String,
 }
 
-/// The packages read, and the read error that cut the file short, if any.
-#[derive(Debug, Default)]
-pub struct DpkgStatus {
-    pub entries: Vec<DpkgEntry>,
-    pub error: Option<std::io::Error>,
-}
-
 /// Parses dpkg's `status` file, keeping packages whose status is
-/// `install ok installed` (or held). Pure over any reader; a truncated
-/// final stanza is kept if it has a name and status, garbage is skipped.
-pub fn parse_dpkg_status(reader: impl BufRead) -> DpkgStatus {
-    let mut error = None;
+/// `install ok installed` (or held). Pure; a truncated final stanza is kept
+/// if it has a name and status, garbage is skipped. Only the four fields used
+/// are decoded, so a 100,000-line file costs one pass over its bytes.
+pub fn parse_dpkg_status(data: &[u8]) -> Vec<DpkgEntry> {
     let mut out = Vec::new();
-    let mut name = String::new();
-    let mut version = String::new();
-    let mut arch = String::new();
+    let mut name: &[u8] = b"";
+    let mut version: &[u8] = b"";
+    let mut arch: &[u8] = b"";
     let mut installed = false;
-    let mut flush =
-        |name: &mut String, version: &mut String, arch: &mut String, installed: &mut bool| {
-            if *installed && !name.is_empty() {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
+    // A final empty line flushes the last stanza.
+    for line in data.split(|b| *b == b'\n').chain(std::iter::once(&b""[..])) {
+        if line.is_empty() {
+            if installed && !name.is_empty() {
                 out.push(DpkgEntry {
-                    name: std::mem::take(name),
-                    version: std::mem::take(version),
-                    arch: std::mem::take(arch),
+                    name: text(name),
+                    version: text(version),
+                    arch: text(arch),
                 });
             }
-            name.clear();
-            version.clear();
-            arch.clear();
-            *installed = false;
-        };
-    for line in reader.split(b'\n') {
-        let line = match line {
-            Ok(l) => l,
-            Err(e) => {
-                error = Some(e);
-                break;
-            }
-        };
-        if line.is_empty() {
-            flush(&mut name, &mut version, &mut arch, &mut installed);
-            continue;
-        }
-        // Continuation lines (descriptions, conffiles) start with a space.
-        if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
-            continue;
-        }
-        let line = String::from_utf8_lossy(&line);
-        let Some((key, value)) = line.split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        match key {
-            "Package" => name = value.to_string(),
-            "Version" => version = value.to_string(),
-            "Architecture" => arch = value.to_string(),
-            "Status" => {
-                let mut words = value.split_whitespace();
-                let want = words.next();
-                let state = words.nth(1);
-                installed =
-                    matches!(want, Some("install" | "hold")) && matches!(state, Some("installed"));
-            }
-            _ => {}
+            (name, version, arch, installed) = (b"", b"", b"", false);
+        } else if let Some(v) = line.strip_prefix(b"Package:") {
+            name = v.trim_ascii();
+        } else if let Some(v) = line.strip_prefix(b"Version:") {
+            version = v.trim_ascii();
+        } else if let Some(v) = line.strip_prefix(b"Architecture:") {
+            arch = v.trim_ascii();
+        } else if let Some(v) = line.strip_prefix(b"Status:") {
+            let mut words = v
+                .split(|b| b.is_ascii_whitespace())
+                .filter(|w| !w.is_empty());
+            let want = words.next();
+            let state = words.nth(1);
+            installed =
+                matches!(want, Some(b"install" | b"hold")) && state == Some(&b"installed"[..]);
         }
     }
-    flush(&mut name, &mut version, &mut arch, &mut installed);
-    DpkgStatus {
-        entries: out,
-        error,
-    }
+    out
 }
 
 /// The `version:` of a snap's `meta/snap.yaml`. Pure.
@@ -119,13 +89,12 @@ pub fn dpkg_packages(root: &HostRoot, warnings: &mut Vec<String>) -> Vec<Package
             return Vec::new();
         }
     };
-    // The status file is read as a stream; its size does not matter.
-    let parsed = parse_dpkg_status(BufReader::with_capacity(64 * 1024, file));
-    if let Some(e) = parsed.error {
+    let mut data = Vec::new();
+    if let Err(e) = file.take(DPKG_STATUS_CAP).read_to_end(&mut data) {
         warnings.push(format!("cannot read {}: {e}", paths::DPKG_STATUS));
+        return Vec::new();
     }
-    parsed
-        .entries
+    parse_dpkg_status(&data)
         .into_iter()
         .map(|e| Package {
             name: e.name,
@@ -214,7 +183,7 @@ mod tests {
 
     #[test]
     fn dpkg_status() {
-        let pkgs = parse_dpkg_status(STATUS.as_bytes()).entries;
+        let pkgs = parse_dpkg_status(STATUS.as_bytes());
         let names: Vec<_> = pkgs
             .iter()
             .map(|p| (p.name.as_str(), p.version.as_str()))
@@ -225,7 +194,7 @@ mod tests {
     #[test]
     fn truncated_and_garbage_status() {
         let cut = &STATUS[..STATUS.find("Priority").unwrap_or(0)];
-        let pkgs = parse_dpkg_status(cut.as_bytes()).entries;
+        let pkgs = parse_dpkg_status(cut.as_bytes());
         assert_eq!(
             pkgs.len(),
             1,

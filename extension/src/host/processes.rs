@@ -1,10 +1,9 @@
 //! Running processes, from `/proc` (Linux).
 //!
-//! A process is named three ways, because each can be missing or misleading:
-//! the executable behind `/proc/PID/exe` (unreadable for other users'
-//! processes when not root), `argv[0]` from `/proc/PID/cmdline`, and the
-//! kernel's `comm`, which is cut to 15 characters
-//! (`chrome-remote-desktop-host` shows as `chrome-remote-d`).
+//! A process is named by the executable behind `/proc/PID/exe`. Where that
+//! link cannot be read (another user's process when not root), by `argv[0]`
+//! from `/proc/PID/cmdline`, then by the kernel's `comm`, which is cut to 15
+//! characters (`chrome-remote-desktop-host` shows as `chrome-remote-d`).
 
 use std::collections::BTreeSet;
 
@@ -88,6 +87,28 @@ pub fn list_pids(root: &HostRoot, only: Option<&BTreeSet<i64>>) -> Vec<i64> {
 
 /// Reads one process; `None` when it has gone (or never existed).
 pub fn read_process(root: &HostRoot, pid: i64) -> Option<Process> {
+    let (exe, exe_deleted) = match root.read_link(&proc_path(pid, "exe")) {
+        Ok(target) => match target.strip_suffix(" (deleted)") {
+            Some(t) => (Some(t.to_string()), true),
+            None => (Some(target), false),
+        },
+        // No executable at all: a kernel thread, a zombie, or a process that
+        // has gone. None of them runs a tool, so nothing more is read.
+        Err(e) if e.is_not_found() => return None,
+        // Another user's process when not root: its cmdline tells.
+        Err(_) => (None, false),
+    };
+    if exe.is_some() {
+        // The executable names the process; argv and comm add nothing but
+        // cost (a scan reads thousands of processes).
+        return Some(Process {
+            pid,
+            exe,
+            exe_deleted,
+            argv: Vec::new(),
+            comm: None,
+        });
+    }
     let cmdline = match root.read_capped(&proc_path(pid, "cmdline"), CMDLINE_CAP) {
         Ok(bytes) => bytes,
         Err(e) if e.is_not_found() => return None,
@@ -96,18 +117,11 @@ pub fn read_process(root: &HostRoot, pid: i64) -> Option<Process> {
             .read_prefix(&proc_path(pid, "cmdline"), CMDLINE_CAP)
             .unwrap_or_default(),
     };
-    let (exe, exe_deleted) = match root.read_link(&proc_path(pid, "exe")) {
-        Ok(target) => match target.strip_suffix(" (deleted)") {
-            Some(t) => (Some(t.to_string()), true),
-            None => (Some(target), false),
-        },
-        Err(_) => (None, false),
-    };
     let comm = root
         .read_string_capped(&proc_path(pid, "comm"), SMALL_CAP)
         .ok()
         .map(|c| c.trim_end_matches('\n').to_string());
-    if comm.is_none() && exe.is_none() && cmdline.is_empty() {
+    if comm.is_none() && cmdline.is_empty() {
         return None;
     }
     Some(Process {

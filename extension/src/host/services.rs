@@ -133,33 +133,44 @@ fn enabled_links(root: &HostRoot, dir: &str) -> BTreeMap<String, String> {
     enabled
 }
 
+/// Lists one unit directory. Units masked here (linked to /dev/null) are
+/// added to `masked` and hidden, here and in directories read later.
+/// Vendor directories hold package-managed units, matched by name: their
+/// files are not read (a unit a user drops in lands in /etc or a home).
 fn unit_dir(
     root: &HostRoot,
     dir: &str,
     kind: &'static str,
     enabled: &BTreeSet<String>,
     user: Option<&str>,
+    masked: &mut BTreeSet<String>,
     out: &mut Vec<ServiceEntry>,
 ) {
     let Ok(names) = root.list_dir(dir, MAX_ENTRIES) else {
         return;
     };
+    let vendor = paths::SYSTEMD_VENDOR_PREFIXES
+        .iter()
+        .any(|p| dir.starts_with(p));
     for name in names {
         let is_unit = [".service", ".socket", ".timer", ".path"]
             .iter()
             .any(|s| name.ends_with(s));
-        if !is_unit {
+        if !is_unit || masked.contains(&name) {
             continue;
         }
         let path = join(dir, &name);
-        // A unit masked by a link to /dev/null is neither running nor startable.
-        if root.read_link(&path).is_ok_and(|t| t == paths::DEV_NULL) {
+        if !vendor && root.read_link(&path).is_ok_and(|t| t == paths::DEV_NULL) {
+            masked.insert(name);
             continue;
         }
-        let program = root
-            .read_string_capped(&path, DESKTOP_CAP)
-            .ok()
-            .and_then(|t| parse_unit_exec(&t));
+        let program = if vendor {
+            None
+        } else {
+            root.read_string_capped(&path, DESKTOP_CAP)
+                .ok()
+                .and_then(|t| parse_unit_exec(&t))
+        };
         out.push(ServiceEntry {
             kind,
             enabled: Some(enabled.contains(&name)),
@@ -172,24 +183,55 @@ fn unit_dir(
 }
 
 /// All persistence entries of the host.
+/// The unit directories that exist, each once: with a merged /usr, /lib is
+/// a link to /usr/lib and the same directory must not be read twice.
+fn distinct_dirs(root: &HostRoot, dirs: &[&'static str]) -> Vec<&'static str> {
+    use std::os::unix::fs::MetadataExt;
+    let mut seen = BTreeSet::new();
+    dirs.iter()
+        .copied()
+        .filter(|d| {
+            root.metadata(d)
+                .is_ok_and(|m| m.is_dir() && seen.insert((m.dev(), m.ino())))
+        })
+        .collect()
+}
+
 pub fn services(root: &HostRoot, homes: &[(String, Option<String>)]) -> Vec<ServiceEntry> {
     let mut out = Vec::new();
+    let system_dirs = distinct_dirs(root, paths::SYSTEMD_UNIT_DIRS);
+    let user_dirs = distinct_dirs(root, paths::SYSTEMD_USER_UNIT_DIRS);
     let mut enabled = BTreeSet::new();
-    for dir in paths::SYSTEMD_UNIT_DIRS
-        .iter()
-        .chain(paths::SYSTEMD_USER_UNIT_DIRS)
-    {
+    for dir in system_dirs.iter().chain(&user_dirs) {
         enabled.extend(enabled_units(root, dir));
     }
     let mut seen = BTreeSet::new();
-    for dir in paths::SYSTEMD_UNIT_DIRS {
+    let mut masked = BTreeSet::new();
+    for dir in &system_dirs {
         let mut found = Vec::new();
-        unit_dir(root, dir, "systemd", &enabled, None, &mut found);
+        unit_dir(
+            root,
+            dir,
+            "systemd",
+            &enabled,
+            None,
+            &mut masked,
+            &mut found,
+        );
         // The first directory in search order wins, as in systemd.
         out.extend(found.into_iter().filter(|e| seen.insert(e.name.clone())));
     }
-    for dir in paths::SYSTEMD_USER_UNIT_DIRS {
-        unit_dir(root, dir, "systemd_user", &enabled, None, &mut out);
+    let mut user_masked = BTreeSet::new();
+    for dir in &user_dirs {
+        unit_dir(
+            root,
+            dir,
+            "systemd_user",
+            &enabled,
+            None,
+            &mut user_masked,
+            &mut out,
+        );
     }
     for (home, owner) in homes {
         let dir = join(home, paths::HOME_SYSTEMD_USER_DIR);
@@ -202,6 +244,7 @@ pub fn services(root: &HostRoot, homes: &[(String, Option<String>)]) -> Vec<Serv
             "systemd_user",
             &user_enabled,
             owner.as_deref(),
+            &mut BTreeSet::new(),
             &mut out,
         );
         let own: BTreeSet<String> = out.iter().skip(before).map(|e| e.name.clone()).collect();

@@ -25,9 +25,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
 
 use crate::catalog::{Catalog, Category, ToolIndex};
-use crate::host::accounts::Accounts;
+use crate::host::snapshot::Snapshot;
 use crate::host::walk::{executable_format, WalkLimits, Walker};
-use crate::host::{bundles, packages, processes, services, sockets, usb};
+use crate::host::{processes, services, sockets, usb};
 use crate::root::{join, paths, HostRoot};
 use crate::table::{flag, text, Column, ColumnType, GenerateContext, Row, Table, TableOutput};
 
@@ -79,7 +79,7 @@ struct Finding {
 struct Scan<'a> {
     root: &'a HostRoot,
     catalog: &'a Catalog,
-    accounts: Accounts,
+    host: &'a Snapshot<'a>,
     findings: Vec<Finding>,
     warnings: Vec<String>,
 }
@@ -120,7 +120,7 @@ impl Table for RemoteAccessTools {
         let mut scan = Scan {
             root: ctx.root,
             catalog: ctx.catalog,
-            accounts: Accounts::load(ctx.root),
+            host: ctx.host,
             findings: Vec::new(),
             warnings: Vec::new(),
         };
@@ -207,7 +207,17 @@ fn collect_processes(
     report: bool,
 ) -> BTreeMap<i64, Vec<ToolIndex>> {
     let mut matched = BTreeMap::new();
-    for process in processes::processes(scan.root, pids, ctx.deadline) {
+    let host = scan.host;
+    // A query pinned to pids reads just those; otherwise the shared list.
+    let pinned;
+    let list: &[processes::Process] = match pids {
+        Some(pids) => {
+            pinned = processes::processes(scan.root, Some(pids), ctx.deadline);
+            &pinned
+        }
+        None => host.processes(),
+    };
+    for process in list {
         let mut tools: Vec<ToolIndex> = Vec::new();
         let mut via = "";
         for name in process.names() {
@@ -227,7 +237,7 @@ fn collect_processes(
         }
         let uid = processes::process_uid(scan.root, process.pid);
         let user = uid
-            .and_then(|u| scan.accounts.name_of(u))
+            .and_then(|u| scan.host.accounts().name_of(u))
             .map(str::to_string);
         let path = process.path().map(str::to_string);
         let mut evidence = format!(
@@ -298,7 +308,7 @@ fn collect_listeners(scan: &mut Scan<'_>, matched: &BTreeMap<i64, Vec<ToolIndex>
         } else {
             continue;
         };
-        let user = scan.accounts.name_of(l.uid).map(str::to_string);
+        let user = scan.host.accounts().name_of(l.uid).map(str::to_string);
         let holder = match (pid, confidence) {
             (Some(p), "high") => format!("held by pid {p}"),
             (Some(p), _) => {
@@ -359,10 +369,7 @@ fn port_suspects(catalog: &Catalog, by_port: &[ToolIndex]) -> Vec<ToolIndex> {
 }
 
 fn collect_packages(scan: &mut Scan<'_>) {
-    let mut all = packages::dpkg_packages(scan.root, &mut scan.warnings);
-    all.extend(packages::rpm_packages(scan.root, &mut scan.warnings));
-    all.extend(packages::snap_packages(scan.root));
-    all.extend(packages::flatpak_packages(scan.root, &scan.accounts.homes));
+    let all = scan.host.packages();
     for pkg in all {
         let tools = scan.catalog.by_package(&pkg.name).to_vec();
         if tools.is_empty() {
@@ -378,10 +385,10 @@ fn collect_packages(scan: &mut Scan<'_>) {
             &tools,
             Finding {
                 evidence_type: "package",
-                path: Some(pkg.path),
-                version: pkg.version,
+                path: Some(pkg.path.clone()),
+                version: pkg.version.clone(),
                 evidence,
-                user: pkg.user,
+                user: pkg.user.clone(),
                 confidence: "high",
                 ..Finding::default()
             },
@@ -390,7 +397,7 @@ fn collect_packages(scan: &mut Scan<'_>) {
 }
 
 fn collect_bundles(scan: &mut Scan<'_>) {
-    let found = bundles::bundles(scan.root, &scan.accounts.homes, &mut scan.warnings);
+    let found = scan.host.bundles();
     for b in found {
         let tools = scan.catalog.by_bundle_id(&b.bundle_id).to_vec();
         if tools.is_empty() {
@@ -406,10 +413,10 @@ fn collect_bundles(scan: &mut Scan<'_>) {
             &tools,
             Finding {
                 evidence_type: "app_bundle",
-                path: Some(b.path),
-                version: b.version,
+                path: Some(b.path.clone()),
+                version: b.version.clone(),
                 evidence,
-                user: b.user,
+                user: b.user.clone(),
                 confidence: "high",
                 ..Finding::default()
             },
@@ -422,7 +429,8 @@ fn is_server_category(category: Category) -> bool {
 }
 
 fn collect_services(scan: &mut Scan<'_>) {
-    for entry in services::services(scan.root, &scan.accounts.homes) {
+    let host = scan.host;
+    for entry in host.services() {
         let mut tools = scan.catalog.by_service(&entry.name).to_vec();
         if tools.is_empty() {
             if let Some(template) = services::template_of(&entry.name) {
@@ -565,7 +573,7 @@ fn collect_files(scan: &mut Scan<'_>, ctx: &GenerateContext<'_>) {
         .iter()
         .map(|d| (d.to_string(), None))
         .collect();
-    for (home, owner) in &scan.accounts.homes {
+    for (home, owner) in &scan.host.accounts().homes {
         for sub in paths::HOME_EXEC_DIRS {
             starts.push((join(home, sub), owner.clone()));
         }
@@ -599,7 +607,8 @@ fn collect_files(scan: &mut Scan<'_>, ctx: &GenerateContext<'_>) {
             (None, _) => "installer or archive".to_string(),
         };
         let user = scan
-            .accounts
+            .host
+            .accounts()
             .name_of(file.uid)
             .map(str::to_string)
             .or(owner);

@@ -18,11 +18,10 @@ use std::time::UNIX_EPOCH;
 
 use crate::agents::{Agent, AgentCatalog, AgentIndicators};
 use crate::controls;
-use crate::host::bundles::{self, Bundle};
+use crate::host::bundles::Bundle;
 use crate::host::config::{self, BlockCrypt};
-use crate::host::packages::{self, Package};
-use crate::host::processes;
-use crate::host::services::{self, ServiceEntry};
+use crate::host::packages::Package;
+use crate::host::services::ServiceEntry;
 use crate::policy::PolicyState;
 use crate::root::{basename, join, paths, HostRoot};
 use crate::table::{
@@ -120,17 +119,18 @@ enum Platform {
 struct Facts<'a> {
     root: &'a HostRoot,
     platform: Platform,
-    process_names: BTreeSet<String>,
+    process_names: BTreeSet<&'a str>,
     /// False where processes cannot be read from files (a macOS host or
     /// image has no /proc): `running` is then unknown, not false.
     processes_known: bool,
-    packages: BTreeMap<String, Package>,
-    services: Vec<ServiceEntry>,
-    bundles: Vec<Bundle>,
+    /// dpkg and RPM packages by name.
+    packages: BTreeMap<&'a str, &'a Package>,
+    services: &'a [ServiceEntry],
+    bundles: &'a [Bundle],
     now: i64,
 }
 
-impl Facts<'_> {
+impl<'a> Facts<'a> {
     fn running(&self, name: &str) -> bool {
         self.process_names.contains(name)
     }
@@ -141,8 +141,8 @@ impl Facts<'_> {
             .then(|| names.iter().find(|n| self.running(n)))
     }
 
-    fn package(&self, name: &str) -> Option<&Package> {
-        self.packages.get(name)
+    fn package(&self, name: &str) -> Option<&'a Package> {
+        self.packages.get(name).copied()
     }
 
     fn unit(&self, name: &str) -> Option<&ServiceEntry> {
@@ -203,38 +203,29 @@ fn detect_platform(root: &HostRoot) -> Platform {
     }
 }
 
-fn gather<'a>(ctx: &GenerateContext<'a>, warnings: &mut Vec<String>) -> Facts<'a> {
+fn gather<'a>(ctx: &GenerateContext<'a>) -> Facts<'a> {
     let root = ctx.root;
+    let host = ctx.host;
     let platform = detect_platform(root);
-    let accounts = crate::host::accounts::Accounts::load(root);
-    let mut process_names = BTreeSet::new();
-    let processes_known = root.exists(paths::PROC_INIT);
-    for p in processes::processes(root, None, ctx.deadline) {
-        for name in p.names() {
-            process_names.insert(name.to_string());
-        }
-    }
-    let mut packages = BTreeMap::new();
-    if platform == Platform::Linux {
-        for p in packages::dpkg_packages(root, warnings)
-            .into_iter()
-            .chain(packages::rpm_packages(root, warnings))
-        {
-            packages.insert(p.name.clone(), p);
-        }
-    }
-    let bundles = if platform == Platform::MacOs {
-        bundles::bundles(root, &accounts.homes, warnings)
+    let process_names = host.processes().iter().flat_map(|p| p.names()).collect();
+    let packages = host
+        .packages()
+        .iter()
+        .filter(|p| p.source == "deb" || p.source == "rpm")
+        .map(|p| (p.name.as_str(), p))
+        .collect();
+    let bundles: &[Bundle] = if platform == Platform::MacOs {
+        host.bundles()
     } else {
-        Vec::new()
+        &[]
     };
     Facts {
         root,
         platform,
         process_names,
-        processes_known,
+        processes_known: root.exists(paths::PROC_INIT),
         packages,
-        services: services::services(root, &[]),
+        services: host.services(),
         bundles,
         now: ctx.now,
     }
@@ -259,7 +250,7 @@ impl Table for SecurityControlHealth {
 
     fn generate(&self, ctx: &GenerateContext<'_>) -> TableOutput {
         let mut warnings = Vec::new();
-        let facts = gather(ctx, &mut warnings);
+        let facts = gather(ctx);
         let mut checks = Vec::new();
         let wants = |id: &str| ctx.query.admits("control", id);
         if wants("edr") || wants("edr_agent") {
