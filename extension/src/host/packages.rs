@@ -200,11 +200,7 @@ mod tests {
             1,
             "a truncated stanza with name and status is kept"
         );
-        assert!(
-            parse_dpkg_status(&b"\xff\xfe\x00garbage\n\n:::\nStatus\n"[..])
-                .entries
-                .is_empty()
-        );
+        assert!(parse_dpkg_status(&b"\xff\xfe\x00garbage\n\n:::\nStatus\n"[..]).is_empty());
     }
 
     #[test]
