@@ -73,6 +73,55 @@ fn summarise(result: &TableResult) -> Vec<ToolSummary<'_>> {
     tools
 }
 
+/// The control summary: counts, then every control that does not pass,
+/// required ones first, with its evidence and fix.
+fn controls_text(result: &TableResult) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for row in &result.rows {
+        *counts.entry(cell(result, row, "status")).or_default() += 1;
+    }
+    let summary: Vec<String> = ["pass", "fail", "degraded", "unknown", "not_applicable"]
+        .iter()
+        .filter_map(|k| counts.get(k).map(|n| format!("{n} {k}")))
+        .collect();
+    let mut s = format!("Security controls: {}\n", summary.join(", "));
+    let mut problems: Vec<&Row> = result
+        .rows
+        .iter()
+        .filter(|r| matches!(cell(result, r, "status"), "fail" | "degraded" | "unknown"))
+        .collect();
+    let rank = |r: &Row| {
+        let required = cell(result, r, "required") == "1";
+        let status = match cell(result, r, "status") {
+            "fail" => 0,
+            "degraded" => 1,
+            _ => 2,
+        };
+        (!required, status)
+    };
+    problems.sort_by_key(|r| rank(r));
+    for r in problems {
+        let product = cell(result, r, "product");
+        let name = if product.is_empty() {
+            cell(result, r, "control").to_string()
+        } else {
+            format!("{}:{product}", cell(result, r, "control"))
+        };
+        s.push_str(&format!(
+            "  [{}] {name}{}: {}\n       fix: {}\n",
+            cell(result, r, "status"),
+            if cell(result, r, "required") == "1" {
+                " (required)"
+            } else {
+                ""
+            },
+            cell(result, r, "evidence"),
+            cell(result, r, "remediation"),
+        ));
+    }
+    s
+}
+
 pub fn audit(engine: &Engine) -> AuditReport {
     let policy = engine
         .load_policy()
@@ -149,6 +198,8 @@ impl AuditReport {
                 if tools.is_empty() {
                     s.push_str("  none\n");
                 }
+            } else if table.name == "security_control_health" {
+                s.push_str(&controls_text(result));
             } else {
                 s.push_str(&format!("{}: {} rows\n", table.name, result.rows.len()));
             }

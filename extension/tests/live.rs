@@ -69,3 +69,55 @@ fn whole_table_answers_on_this_host() {
         assert!(["0", "1"].contains(&row["approved"].as_str().unwrap()));
     }
 }
+
+#[test]
+fn security_controls_on_this_host_are_plausible() {
+    let result = live_engine()
+        .generate("security_control_health", "")
+        .unwrap();
+    let rows = to_json(result.columns, &result.rows);
+    let rows = rows.as_array().unwrap();
+    let status = |control: &str| -> String {
+        let found: Vec<_> = rows.iter().filter(|r| r["control"] == control).collect();
+        assert_eq!(found.len(), 1, "{control}: {rows:?}");
+        found[0]["status"].as_str().unwrap().to_string()
+    };
+    for control in [
+        "edr",
+        "disk_encryption",
+        "swap_encryption",
+        "firewall",
+        "auto_updates",
+        "mac",
+        "secure_boot",
+        "kernel_lockdown",
+        "audit_daemon",
+        "ssh_root_login",
+        "ssh_password_auth",
+        "remote_desktop_services",
+        "unapproved_remote_access",
+        "screen_lock",
+        "time_sync",
+        "osquery",
+        "postern_policy",
+    ] {
+        let s = status(control);
+        assert!(
+            ["pass", "fail", "degraded", "unknown", "not_applicable"].contains(&s.as_str()),
+            "{control}: {s}"
+        );
+    }
+    // Facts this test can check independently of postern.
+    if !std::path::Path::new("/sys/firmware/efi").exists() {
+        assert_eq!(status("secure_boot"), "fail");
+    }
+    if std::fs::read_to_string("/proc/swaps").is_ok_and(|s| s.lines().count() <= 1) {
+        assert_eq!(status("swap_encryption"), "not_applicable");
+    }
+    let sshd = std::path::Path::new("/etc/ssh/sshd_config").exists();
+    if !sshd && !std::path::Path::new("/usr/sbin/sshd").exists() {
+        assert_eq!(status("ssh_root_login"), "not_applicable");
+    }
+    // The explicit policy path used here does not exist.
+    assert_eq!(status("postern_policy"), "fail");
+}
