@@ -347,3 +347,48 @@ fn garbage_context_is_an_error_not_a_crash() {
         .err();
     assert!(err.is_some_and(|e| e.to_string().contains("no_such_table")));
 }
+
+#[test]
+fn cut_short_binary_plists_are_unknown_not_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let write = |path: &str, bytes: &[u8]| {
+        let p = root.join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    };
+    let mut alf = Vec::new();
+    plist::Value::Dictionary(plist::Dictionary::from_iter([(
+        "globalstate".to_string(),
+        plist::Value::Integer(1.into()),
+    )]))
+    .to_writer_binary(&mut alf)
+    .unwrap();
+    write(
+        "/System/Library/CoreServices/SystemVersion.plist",
+        b"<plist version=\"1.0\"><dict/></plist>",
+    );
+    write(
+        "/Library/Preferences/com.apple.alf.plist",
+        &alf[..alf.len() / 2],
+    );
+    write("/var/db/SystemPolicy-prefs.plist", b"\x00garbage");
+    let engine = Engine::new(
+        HostRoot::new(root).unwrap(),
+        PolicySource::Default,
+        false,
+        Duration::from_secs(10),
+    );
+    let result = engine.generate("security_control_health", "").unwrap();
+    let rows = postern::output::to_json(result.columns, &result.rows);
+    let status = |control: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["control"] == control)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(status("macos_firewall"), "unknown");
+    assert_eq!(status("gatekeeper"), "unknown");
+}
