@@ -177,6 +177,7 @@ pub struct Catalog {
     /// systemd units, launchd labels and XDG autostart file names.
     by_service: HashMap<String, Vec<ToolIndex>>,
     by_port: HashMap<(u32, String), Vec<ToolIndex>>,
+    by_browser_extension: HashMap<String, Vec<ToolIndex>>,
     file_patterns: Vec<(glob::Pattern, ToolIndex)>,
 }
 
@@ -276,6 +277,9 @@ impl Catalog {
                     idx,
                 );
             }
+            for ext in &tool.browser_extensions {
+                push_index(&mut catalog.by_browser_extension, ext.clone(), idx);
+            }
             for pattern in &tool.file_names {
                 match glob::Pattern::new(&pattern.to_ascii_lowercase()) {
                     Ok(p) => catalog.file_patterns.push((p, idx)),
@@ -342,6 +346,11 @@ impl Catalog {
         self.by_port
             .get(&(port, protocol.to_string()))
             .map_or(&[], Vec::as_slice)
+    }
+
+    /// Tools that ship the browser extension with this Chrome Web Store id.
+    pub fn by_browser_extension(&self, id: &str) -> &[ToolIndex] {
+        self.by_browser_extension.get(id).map_or(&[], Vec::as_slice)
     }
 
     /// Tools whose downloads or portable binaries are called like `file_name`

@@ -77,6 +77,11 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// The enrollment baseline: record, show or verify it.
+    Baseline {
+        #[command(subcommand)]
+        command: BaselineCommand,
+    },
     /// List the remote access catalog (tool ids for the policy).
     Catalog {
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -88,6 +93,31 @@ enum Command {
 enum PolicyCommand {
     /// Report every problem in a policy file; exit 1 if there is any.
     Validate { file: PathBuf },
+}
+
+#[derive(Subcommand, Debug)]
+enum BaselineCommand {
+    /// Record the software inventory as the enrollment baseline.
+    Init {
+        /// Directory standing for the host's `/`.
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        /// Replace an existing, damaged or vanished baseline.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the baseline's summary and items.
+    Show {
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Check the baseline's digest and trust; exit 1 on any problem.
+    Verify {
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -188,7 +218,18 @@ fn engine_for(host: &HostArgs) -> Result<Engine, String> {
         Some(p) => PolicySource::Explicit(p.clone()),
         None => PolicySource::Default,
     };
-    Ok(Engine::new(root, policy, false, DEFAULT_DEADLINE))
+    let engine = Engine::new(root, policy, false, DEFAULT_DEADLINE);
+    Ok(match state_dir_override() {
+        Some(dir) => engine.with_state_dir(&dir),
+        None => engine,
+    })
+}
+
+/// `POSTERN_STATE_DIR`, when set.
+fn state_dir_override() -> Option<PathBuf> {
+    std::env::var_os(crate::baseline::STATE_DIR_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 /// Builds an osquery context JSON from `COLUMN=VALUE` equality constraints.
@@ -260,12 +301,111 @@ fn run(command: Command) -> Result<ExitCode, String> {
         Command::Policy {
             command: PolicyCommand::Validate { file },
         } => validate_policy(&file, &mut out).map_err(io),
+        Command::Baseline { command } => baseline_command(command, &mut out).map_err(io),
         Command::Catalog { format } => {
             let catalog = Catalog::embedded().map_err(|e| e.to_string())?;
             let (columns, rows) = catalog.listing();
             output::write(&mut out, format, columns, &rows).map_err(io)?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+fn root_at(path: &std::path::Path) -> Result<HostRoot, std::io::Error> {
+    if path == std::path::Path::new("/") {
+        Ok(HostRoot::system())
+    } else {
+        HostRoot::new(path)
+    }
+}
+
+fn baseline_command(command: BaselineCommand, out: &mut dyn Write) -> std::io::Result<ExitCode> {
+    use crate::baseline::{self, Store};
+    let (root, which) = match &command {
+        BaselineCommand::Init { root, .. }
+        | BaselineCommand::Show { root, .. }
+        | BaselineCommand::Verify { root } => (root_at(root), root.clone()),
+    };
+    let root = match root {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("postern: cannot use --root {}: {e}", which.display());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let store = Store::new(&root, state_dir_override().as_deref());
+    match command {
+        BaselineCommand::Init { force, .. } => {
+            match baseline::record(&root, &store, crate::engine::unix_now(), force) {
+                Ok((path, b)) => {
+                    writeln!(
+                        out,
+                        "recorded {} items at {} (digest {})",
+                        b.items.len(),
+                        path.display(),
+                        b.digest
+                    )?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("postern: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        BaselineCommand::Verify { .. } => match store.load() {
+            Ok(b) => {
+                writeln!(
+                    out,
+                    "baseline ok: {} items recorded at {}, digest {}",
+                    b.items.len(),
+                    b.created,
+                    b.digest
+                )?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("postern: {e}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        BaselineCommand::Show { format, .. } => match store.load() {
+            Ok(b) => {
+                use crate::table::{Column, ColumnType};
+                const COLS: &[Column] = &[
+                    Column::new("source", ColumnType::Text, "Source."),
+                    Column::new("name", ColumnType::Text, "Name."),
+                    Column::new("version", ColumnType::Text, "Version."),
+                    Column::new("path", ColumnType::Text, "Path."),
+                ];
+                if format != Format::Json {
+                    eprintln!(
+                        "baseline recorded at {}: {} items, digest {}",
+                        b.created,
+                        b.items.len(),
+                        b.digest
+                    );
+                }
+                let rows: Vec<_> = b
+                    .items
+                    .iter()
+                    .map(|i| {
+                        vec![
+                            Some(i.source.clone()),
+                            Some(i.name.clone()),
+                            Some(i.version.clone()),
+                            Some(i.path.clone()),
+                        ]
+                    })
+                    .collect();
+                output::write(out, format, COLS, &rows)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("postern: {e}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
     }
 }
 

@@ -83,6 +83,7 @@ impl TableResult {
 #[derive(Clone)]
 pub struct Engine {
     root: HostRoot,
+    state: crate::baseline::Store,
     policy: Arc<PolicySource>,
     with_selftest: bool,
     deadline: Duration,
@@ -124,6 +125,7 @@ impl Engine {
         deadline: Duration,
     ) -> Self {
         Engine {
+            state: crate::baseline::Store::new(&root, None),
             root,
             policy: Arc::new(policy),
             with_selftest,
@@ -134,6 +136,17 @@ impl Engine {
 
     pub fn root(&self) -> &HostRoot {
         &self.root
+    }
+
+    /// Keeps the enrollment baseline in `dir` instead of the host's state
+    /// directory.
+    pub fn with_state_dir(mut self, dir: &std::path::Path) -> Self {
+        self.state = crate::baseline::Store::new(&self.root, Some(dir));
+        self
+    }
+
+    pub fn state(&self) -> &crate::baseline::Store {
+        &self.state
     }
 
     /// The tables this engine serves.
@@ -174,6 +187,7 @@ impl Engine {
         let columns = found.columns();
         let name = found.name().to_string();
         let root = self.root.clone();
+        let state = self.state.clone();
         let policy_source = self.policy.clone();
         let deadline = self.deadline;
         let (tx, rx) = mpsc::channel();
@@ -192,6 +206,7 @@ impl Engine {
                         query: &query,
                         deadline: Deadline::after(deadline),
                         now: unix_now(),
+                        state: &state,
                     };
                     let mut output = found.generate(&ctx);
                     output.warnings.extend(snapshot.take_warnings());

@@ -6,11 +6,13 @@
 
 pub mod agents;
 pub mod audit;
+pub mod baseline;
 pub mod catalog;
 pub mod cli;
 pub mod controls;
 pub mod engine;
 pub mod host;
+pub mod inventory;
 pub mod output;
 pub mod policy;
 pub mod root;

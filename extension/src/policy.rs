@@ -35,6 +35,48 @@ pub struct Policy {
     pub edr_required_any: BTreeSet<String>,
     /// Controls the organisation requires (`controls.required`).
     pub required_controls: BTreeSet<String>,
+    /// When the device was handed over (`enrollment.time`), Unix seconds.
+    pub enrollment_time: Option<i64>,
+    /// Rules for software IT manages (`software.managed`).
+    pub managed_rules: Vec<ManagedRule>,
+}
+
+/// A `software.managed` rule: every field given must match (glob patterns,
+/// case-insensitive); at least one field is given.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ManagedRule {
+    pub name: Option<glob::Pattern>,
+    pub source: Option<String>,
+    pub publisher: Option<glob::Pattern>,
+    pub path: Option<glob::Pattern>,
+}
+
+impl ManagedRule {
+    pub fn matches(
+        &self,
+        name: &str,
+        source: &str,
+        publisher: Option<&str>,
+        path: Option<&str>,
+    ) -> bool {
+        let opts = glob::MatchOptions {
+            case_sensitive: false,
+            require_literal_separator: false,
+            require_literal_leading_dot: false,
+        };
+        self.name
+            .as_ref()
+            .is_none_or(|p| p.matches_with(name, opts))
+            && self.source.as_ref().is_none_or(|s| s == source)
+            && self
+                .publisher
+                .as_ref()
+                .is_none_or(|p| publisher.is_some_and(|v| p.matches_with(v, opts)))
+            && self
+                .path
+                .as_ref()
+                .is_none_or(|p| path.is_some_and(|v| p.matches_with(v, opts)))
+    }
 }
 
 /// Where the policy came from and what became of it.
@@ -131,8 +173,10 @@ pub fn parse_policy(text: &str, catalog: &Catalog) -> Result<Policy, PolicyProbl
             "remote_access" => parse_remote_access(value, catalog, &mut policy, &mut problems),
             "edr" => parse_edr(value, &mut policy, &mut problems),
             "controls" => parse_controls(value, &mut policy, &mut problems),
+            "enrollment" => parse_enrollment(value, &mut policy, &mut problems),
+            "software" => parse_software(value, &mut policy, &mut problems),
             other => problems.push(format!(
-                "unknown key {other:?} (known keys: \"remote_access\", \"edr\", \"controls\")"
+                "unknown key {other:?} (known keys: \"remote_access\", \"edr\", \"controls\", \"enrollment\", \"software\")"
             )),
         }
     }
@@ -264,6 +308,117 @@ fn parse_controls(value: &Value, policy: &mut Policy, problems: &mut Vec<String>
             other => problems.push(format!(
                 "unknown key controls.{other} (known keys: \"required\")"
             )),
+        }
+    }
+}
+
+/// Parses an RFC 3339 time or Unix seconds. Pure.
+pub fn parse_time(value: &Value) -> Result<i64, String> {
+    match value {
+        Value::Number(n) => n
+            .as_i64()
+            .filter(|s| *s > 0)
+            .ok_or_else(|| format!("{n} is not a positive number of Unix seconds")),
+        Value::String(s) => s
+            .parse::<jiff::Timestamp>()
+            .map(|t| t.as_second())
+            .map_err(|e| format!("{s:?} is not an RFC 3339 time ({e})")),
+        other => Err(format!(
+            "{other} is neither an RFC 3339 time nor Unix seconds"
+        )),
+    }
+}
+
+fn parse_enrollment(value: &Value, policy: &mut Policy, problems: &mut Vec<String>) {
+    let Some(map) = object("enrollment", value, problems) else {
+        return;
+    };
+    for (key, value) in map {
+        match key.as_str() {
+            "time" => match parse_time(value) {
+                Ok(t) => policy.enrollment_time = Some(t),
+                Err(e) => problems.push(format!("enrollment.time: {e}")),
+            },
+            other => problems.push(format!(
+                "unknown key enrollment.{other} (known keys: \"time\")"
+            )),
+        }
+    }
+}
+
+const SOURCES: &[&str] = &[
+    "deb",
+    "rpm",
+    "snap",
+    "flatpak",
+    "portable",
+    "browser_extension",
+    "app",
+    "homebrew",
+    "service",
+    "autostart",
+];
+
+fn parse_software(value: &Value, policy: &mut Policy, problems: &mut Vec<String>) {
+    let Some(map) = object("software", value, problems) else {
+        return;
+    };
+    for (key, value) in map {
+        if key != "managed" {
+            problems.push(format!(
+                "unknown key software.{key} (known keys: \"managed\")"
+            ));
+            continue;
+        }
+        let Value::Array(rules) = value else {
+            problems.push(format!(
+                "software.managed must be a list of rules, not {value}"
+            ));
+            continue;
+        };
+        for (i, rule) in rules.iter().enumerate() {
+            let at = format!("software.managed[{i}]");
+            let Some(fields) = object(&at, rule, problems) else {
+                continue;
+            };
+            let mut parsed = ManagedRule::default();
+            for (field, v) in fields {
+                let Some(text) = v.as_str() else {
+                    problems.push(format!("{at}.{field}: {v} is not a string"));
+                    continue;
+                };
+                let pattern = || {
+                    glob::Pattern::new(text)
+                        .map_err(|e| format!("{at}.{field}: {text:?} is not a valid pattern ({e})"))
+                };
+                match field.as_str() {
+                    "name" => match pattern() {
+                        Ok(p) => parsed.name = Some(p),
+                        Err(e) => problems.push(e),
+                    },
+                    "publisher" => match pattern() {
+                        Ok(p) => parsed.publisher = Some(p),
+                        Err(e) => problems.push(e),
+                    },
+                    "path" => match pattern() {
+                        Ok(p) => parsed.path = Some(p),
+                        Err(e) => problems.push(e),
+                    },
+                    "source" if SOURCES.contains(&text) => parsed.source = Some(text.to_string()),
+                    "source" => problems.push(format!(
+                        "{at}.source: unknown source {text:?} (one of {})",
+                        SOURCES.join(", ")
+                    )),
+                    other => problems.push(format!(
+                        "{at}: unknown key {other:?} (known keys: name, source, publisher, path)"
+                    )),
+                }
+            }
+            if fields.is_empty() {
+                problems.push(format!("{at}: an empty rule would match everything"));
+            } else {
+                policy.managed_rules.push(parsed);
+            }
         }
     }
 }
@@ -469,6 +624,41 @@ mod tests {
             unreachable!("accepted")
         };
         assert_eq!(problems.len(), 4, "{problems:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn enrollment_and_managed_software() -> Result<(), PolicyProblems> {
+        let p = parse_policy(
+            r#"{"enrollment":{"time":"2026-01-15T09:00:00Z"},"software":{"managed":[{"source":"deb","publisher":"*Google*"},{"path":"/opt/company/*"}]}}"#,
+            &test_catalog(),
+        )?;
+        assert_eq!(p.enrollment_time, Some(1_768_467_600));
+        assert_eq!(p.managed_rules.len(), 2);
+        assert!(p.managed_rules[0].matches(
+            "google-chrome-stable",
+            "deb",
+            Some("Chrome Linux Team <chromium-dev@google.com>"),
+            None
+        ));
+        assert!(!p.managed_rules[0].matches("google-chrome-stable", "rpm", Some("Google"), None));
+        assert!(p.managed_rules[1].matches(
+            "tool",
+            "portable",
+            None,
+            Some("/opt/company/bin/tool")
+        ));
+        assert_eq!(
+            parse_policy(r#"{"enrollment":{"time":1768467600}}"#, &test_catalog())?.enrollment_time,
+            Some(1_768_467_600)
+        );
+        let Err(PolicyProblems(problems)) = parse_policy(
+            r#"{"enrollment":{"time":"yesterday"},"software":{"managed":[{},{"source":"npm"},{"name":"[","x":1}]}}"#,
+            &test_catalog(),
+        ) else {
+            unreachable!("accepted")
+        };
+        assert_eq!(problems.len(), 5, "{problems:?}");
         Ok(())
     }
 

@@ -101,6 +101,14 @@ pub mod paths {
     /// Present while Apple Remote Management (ARD) is turned on.
     pub const ARD_ENABLED_MARKER: &str =
         "/Library/Application Support/Apple/Remote Desktop/RemoteManagement.launchd";
+    pub const STATE_DIR_LINUX: &str = "/var/lib/postern";
+    pub const STATE_DIR_MACOS: &str = "/Library/Application Support/postern/state";
+    pub const DPKG_LOG_DIR: &str = "/var/log";
+    pub const DPKG_INFO: &str = "/var/lib/dpkg/info";
+    pub const APT_LOG_DIR: &str = "/var/log/apt";
+    pub const LOCALTIME: &str = "/etc/localtime";
+    pub const SNAPD_SNAPS_DIR: &str = "/var/lib/snapd/snaps";
+    pub const HOMEBREW_PREFIXES: &[&str] = &["/opt/homebrew", "/usr/local"];
     pub const DEFAULT_POLICY_LINUX: &str = "/etc/postern/policy.json";
     pub const DEFAULT_POLICY_MACOS: &str = "/Library/Application Support/postern/policy.json";
 }

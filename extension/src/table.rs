@@ -278,6 +278,8 @@ pub struct GenerateContext<'a> {
     pub deadline: Deadline,
     /// The time of the call (Unix seconds), for `checked_at` and ages.
     pub now: i64,
+    /// Where the enrollment baseline lives.
+    pub state: &'a crate::baseline::Store,
 }
 
 /// A table's answer: its rows, and the problems met on the way (places it

@@ -82,6 +82,8 @@ class Ext:
 
     def __init__(self, socket, env=None, interval=1, timeout=5, extra=()):
         full_env = dict(os.environ)
+        # Keep the enrollment baseline the first run records out of /var/lib.
+        full_env.setdefault("POSTERN_STATE_DIR", os.path.join(os.path.dirname(socket), "state"))
         full_env.update(env or {})
         self.socket = socket
         self.proc = subprocess.Popen(

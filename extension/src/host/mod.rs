@@ -3,8 +3,10 @@
 //! I/O that feeds them. Tables combine these facts with the catalogs.
 
 pub mod accounts;
+pub mod browsers;
 pub mod bundles;
 pub mod config;
+pub mod install_logs;
 pub mod packages;
 pub mod processes;
 pub mod rpm;

@@ -20,6 +20,10 @@ pub struct Package {
     pub path: String,
     /// Owner of a per-user install (flatpak --user).
     pub user: Option<String>,
+    /// Maintainer (dpkg) or vendor (RPM).
+    pub publisher: Option<String>,
+    /// When the package database records it (RPM).
+    pub install_time: Option<i64>,
 }
 
 /// An installed dpkg package.
@@ -28,17 +32,19 @@ pub struct DpkgEntry {
     pub name: String,
     pub version: String,
     pub arch: String,
+    pub maintainer: String,
 }
 
 /// Parses dpkg's `status` file, keeping packages whose status is
 /// `install ok installed` (or held). Pure; a truncated final stanza is kept
-/// if it has a name and status, garbage is skipped. Only the four fields used
+/// if it has a name and status, garbage is skipped. Only the five fields used
 /// are decoded, so a 100,000-line file costs one pass over its bytes.
 pub fn parse_dpkg_status(data: &[u8]) -> Vec<DpkgEntry> {
     let mut out = Vec::new();
     let mut name: &[u8] = b"";
     let mut version: &[u8] = b"";
     let mut arch: &[u8] = b"";
+    let mut maintainer: &[u8] = b"";
     let mut installed = false;
     let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
     // A final empty line flushes the last stanza.
@@ -49,15 +55,18 @@ pub fn parse_dpkg_status(data: &[u8]) -> Vec<DpkgEntry> {
                     name: text(name),
                     version: text(version),
                     arch: text(arch),
+                    maintainer: text(maintainer),
                 });
             }
-            (name, version, arch, installed) = (b"", b"", b"", false);
+            (name, version, arch, maintainer, installed) = (b"", b"", b"", b"", false);
         } else if let Some(v) = line.strip_prefix(b"Package:") {
             name = v.trim_ascii();
         } else if let Some(v) = line.strip_prefix(b"Version:") {
             version = v.trim_ascii();
         } else if let Some(v) = line.strip_prefix(b"Architecture:") {
             arch = v.trim_ascii();
+        } else if let Some(v) = line.strip_prefix(b"Maintainer:") {
+            maintainer = v.trim_ascii();
         } else if let Some(v) = line.strip_prefix(b"Status:") {
             let mut words = v
                 .split(|b| b.is_ascii_whitespace())
@@ -102,6 +111,8 @@ pub fn dpkg_packages(root: &HostRoot, warnings: &mut Vec<String>) -> Vec<Package
             source: "deb",
             path: paths::DPKG_STATUS.to_string(),
             user: None,
+            publisher: Some(e.maintainer).filter(|m| !m.is_empty()),
+            install_time: None,
         })
         .collect()
 }
@@ -126,6 +137,8 @@ pub fn snap_packages(root: &HostRoot) -> Vec<Package> {
                 source: "snap",
                 path: dir,
                 user: None,
+                publisher: None,
+                install_time: None,
             }
         })
         .collect()
@@ -144,6 +157,8 @@ fn flatpak_dir(root: &HostRoot, dir: &str, user: Option<&str>) -> Vec<Package> {
             version: None,
             source: "flatpak",
             user: user.map(str::to_string),
+            publisher: None,
+            install_time: None,
         })
         .collect()
 }
@@ -171,6 +186,8 @@ pub fn rpm_packages(root: &HostRoot, warnings: &mut Vec<String>) -> Vec<Package>
             source: "rpm",
             path: db.to_string(),
             user: None,
+            publisher: h.vendor.clone(),
+            install_time: h.install_time,
         })
         .collect()
 }

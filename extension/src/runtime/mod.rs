@@ -318,6 +318,17 @@ pub fn run(args: &OsqueryArgs, engine: Engine) -> Result<(), String> {
         env!("CARGO_PKG_VERSION"),
         listen_path.display()
     );
+    // The first run in osquery mode records the enrollment baseline, off the
+    // serving path.
+    {
+        let root = engine.root().clone();
+        let store = engine.state().clone();
+        let _ = std::thread::Builder::new()
+            .name("baseline".into())
+            .spawn(move || {
+                crate::baseline::record_if_missing(&root, &store, crate::engine::unix_now())
+            });
+    }
     let handler = Arc::new(Handler {
         engine,
         events: events_tx,

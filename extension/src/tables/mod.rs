@@ -1,5 +1,6 @@
 //! The registry of every table postern serves.
 
+pub mod new_software_since_enrollment;
 pub mod remote_access_tools;
 pub mod security_control_health;
 pub mod selftest;
@@ -11,6 +12,7 @@ pub fn all() -> Vec<Box<dyn Table>> {
     vec![
         Box::new(remote_access_tools::RemoteAccessTools),
         Box::new(security_control_health::SecurityControlHealth),
+        Box::new(new_software_since_enrollment::NewSoftwareSinceEnrollment),
     ]
 }
 

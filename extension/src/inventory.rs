@@ -1,0 +1,331 @@
+//! The software inventory of a host: every piece of software postern can
+//! name, with when it arrived and who brought it when the host records it.
+//! The enrollment baseline is this inventory at enrollment; the
+//! `new_software_since_enrollment` table is the difference.
+//!
+//! Sources: dpkg (install times from `dpkg.log` and its rotations, users from
+//! APT's history, else the package's `.list` file time), RPM (header install
+//! time), snap and flatpak (install directory times), portable executables
+//! and AppImages in user-writable places (ELF, Mach-O or PE by magic bytes,
+//! with a size-bounded SHA-256), browser extensions, macOS app bundles and
+//! Homebrew (Cellar receipts, Caskroom), and services and autostart entries
+//! outside the package manager's directories.
+
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+
+use sha2::{Digest, Sha256};
+
+use crate::baseline::{hex, Item};
+use crate::host::browsers;
+use crate::host::install_logs::{self, InstallRecord};
+use crate::host::snapshot::Snapshot;
+use crate::host::walk::{executable_format, WalkLimits, Walker};
+use crate::root::{join, paths, HostRoot};
+use crate::table::Deadline;
+
+/// Executables larger than this are listed without a hash.
+pub const HASH_CAP: u64 = 64 << 20;
+const MAGIC_LEN: u64 = 8;
+pub const WALK_LIMITS: WalkLimits = WalkLimits {
+    max_depth: 4,
+    max_entries: 100_000,
+};
+/// File name endings worth opening to look for an executable; other named
+/// files (documents, pictures) are skipped without a read.
+const EXEC_EXTENSIONS: &[&str] = &[
+    "appimage", "exe", "msi", "bin", "run", "elf", "x86_64", "amd64", "arm64", "dmg", "pkg",
+];
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Software {
+    /// deb, rpm, snap, flatpak, portable, browser_extension, app, homebrew,
+    /// service, autostart.
+    pub source: &'static str,
+    pub name: String,
+    pub version: Option<String>,
+    pub path: Option<String>,
+    pub install_time: Option<i64>,
+    pub installed_by: Option<String>,
+    pub publisher: Option<String>,
+    pub sha256: Option<String>,
+}
+
+impl Software {
+    pub fn baseline_item(&self) -> Item {
+        Item {
+            source: self.source.to_string(),
+            name: self.name.clone(),
+            version: self.version.clone().unwrap_or_default(),
+            path: self.path.clone().unwrap_or_default(),
+        }
+    }
+}
+
+fn mtime(root: &HostRoot, path: &str) -> Option<i64> {
+    root.metadata(path).ok().map(|m| m.mtime())
+}
+
+/// Birth time where the filesystem records it, else modification time.
+fn arrival_time(meta: &std::fs::Metadata) -> i64 {
+    meta.created()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+        .unwrap_or_else(|| meta.mtime())
+}
+
+/// SHA-256 of a file of at most [`HASH_CAP`] bytes. Pure over the reader.
+pub fn sha256_of(reader: impl Read, size: u64) -> Option<String> {
+    if size > HASH_CAP {
+        return None;
+    }
+    let mut hasher = Sha256::new();
+    let mut reader = reader.take(HASH_CAP);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(buf.get(..n)?),
+            Err(_) => return None,
+        }
+    }
+    Some(hex(&hasher.finalize()))
+}
+
+fn worth_opening(name: &str, mode: u32) -> bool {
+    if mode & 0o111 != 0 {
+        return true;
+    }
+    match name.rsplit_once('.') {
+        None => true,
+        Some((_, ext)) => EXEC_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()),
+    }
+}
+
+/// Everything installed on the host.
+pub fn collect(
+    host: &Snapshot<'_>,
+    deadline: Deadline,
+    warnings: &mut Vec<String>,
+) -> Vec<Software> {
+    let root = host.root();
+    let tz = install_logs::host_time_zone(root, warnings);
+    let records = install_logs::install_records(root, &tz, warnings);
+    let mut out = Vec::new();
+    for p in host.packages() {
+        let mut sw = Software {
+            source: p.source,
+            name: p.name.clone(),
+            version: p.version.clone(),
+            path: Some(p.path.clone()),
+            installed_by: p.user.clone(),
+            publisher: p.publisher.clone(),
+            // RPM headers carry their install time.
+            install_time: p.install_time,
+            ..Software::default()
+        };
+        match p.source {
+            "deb" => {
+                let rec = records
+                    .get(&p.name)
+                    .cloned()
+                    .unwrap_or(InstallRecord::default());
+                sw.install_time = rec.installed_at.or_else(|| {
+                    let list = format!("{}/{}.list", paths::DPKG_INFO, p.name);
+                    mtime(root, &list).or_else(|| {
+                        mtime(root, &format!("{}/{}:amd64.list", paths::DPKG_INFO, p.name))
+                    })
+                });
+                sw.installed_by = rec.installed_by;
+            }
+            "snap" => {
+                // The oldest revision still on disk: the install, or the
+                // earliest refresh kept.
+                let prefix = format!("{}_", p.name);
+                sw.install_time = root
+                    .list_dir(paths::SNAPD_SNAPS_DIR, 10_000)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|f| f.starts_with(&prefix) && f.ends_with(".snap"))
+                    .filter_map(|f| mtime(root, &join(paths::SNAPD_SNAPS_DIR, f)))
+                    .min();
+            }
+            "flatpak" => sw.install_time = root.metadata(&p.path).ok().map(|m| arrival_time(&m)),
+            _ => {}
+        }
+        out.push(sw);
+    }
+    out.extend(portable(host, deadline, warnings));
+    for ext in browsers::extensions(root, &host.accounts().homes, warnings) {
+        out.push(Software {
+            source: "browser_extension",
+            name: format!("{} ({})", ext.name, ext.id),
+            version: ext.version,
+            path: Some(format!("{} [{}]", ext.profile, ext.browser)),
+            install_time: ext.install_time,
+            installed_by: ext.user,
+            ..Software::default()
+        });
+    }
+    for b in host.bundles() {
+        out.push(Software {
+            source: "app",
+            name: b.bundle_id.clone(),
+            version: b.version.clone(),
+            install_time: root.metadata(&b.path).ok().map(|m| arrival_time(&m)),
+            path: Some(b.path.clone()),
+            installed_by: b.user.clone(),
+            ..Software::default()
+        });
+    }
+    out.extend(homebrew(root));
+    for s in host.services() {
+        let vendor = paths::SYSTEMD_VENDOR_PREFIXES
+            .iter()
+            .any(|p| s.path.starts_with(p));
+        if vendor {
+            continue;
+        }
+        out.push(Software {
+            source: if s.kind == "xdg_autostart" {
+                "autostart"
+            } else {
+                "service"
+            },
+            name: s.name.clone(),
+            version: None,
+            install_time: root.symlink_metadata(&s.path).ok().map(|m| m.mtime()),
+            path: Some(s.path.clone()),
+            installed_by: s.user.clone(),
+            ..Software::default()
+        });
+    }
+    out
+}
+
+/// Executables and AppImages in user-writable places.
+fn portable(host: &Snapshot<'_>, deadline: Deadline, warnings: &mut Vec<String>) -> Vec<Software> {
+    let root = host.root();
+    let accounts = host.accounts();
+    let mut starts: Vec<String> = paths::WRITABLE_EXEC_DIRS
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+    for (home, _) in &accounts.homes {
+        for sub in paths::HOME_EXEC_DIRS {
+            starts.push(join(home, sub));
+        }
+    }
+    let mut candidates = Vec::new();
+    let mut walker = Walker::new(root, WALK_LIMITS, deadline);
+    for dir in &starts {
+        walker.walk(dir, &mut |f| {
+            if worth_opening(&f.name, f.mode) {
+                candidates.push(f);
+            }
+        });
+    }
+    if walker.truncated {
+        warnings.push(format!(
+            "file walk stopped after {} entries or at the deadline; some portable executables may be missed",
+            WALK_LIMITS.max_entries
+        ));
+    }
+    let mut out = Vec::new();
+    for f in candidates {
+        let Ok(mut file) = root.open(&f.path) else {
+            continue;
+        };
+        let mut magic = [0u8; MAGIC_LEN as usize];
+        let n = file.read(&mut magic).unwrap_or(0);
+        let Some(format) = executable_format(magic.get(..n).unwrap_or_default()) else {
+            continue;
+        };
+        if format == "script" {
+            continue;
+        }
+        let meta = file.metadata().ok();
+        // Hash from the start: reopen rather than seek, so the read is plain.
+        let sha256 = root.open(&f.path).ok().and_then(|r| sha256_of(r, f.size));
+        out.push(Software {
+            source: "portable",
+            name: f.name.clone(),
+            version: None,
+            install_time: meta.as_ref().map(arrival_time),
+            installed_by: accounts
+                .name_of(f.uid)
+                .map(str::to_string)
+                .or_else(|| Some(f.uid.to_string())),
+            publisher: Some(format.to_string()),
+            sha256,
+            path: Some(f.path),
+        });
+    }
+    out
+}
+
+/// Homebrew formulae (Cellar, with the receipt's install time) and casks.
+fn homebrew(root: &HostRoot) -> Vec<Software> {
+    let mut out = Vec::new();
+    for prefix in paths::HOMEBREW_PREFIXES {
+        for (kind, dir) in [
+            ("Cellar", join(prefix, "Cellar")),
+            ("Caskroom", join(prefix, "Caskroom")),
+        ] {
+            for name in root.list_dir(&dir, 10_000).unwrap_or_default() {
+                let pkg_dir = join(&dir, &name);
+                let versions = root.list_dir(&pkg_dir, 64).unwrap_or_default();
+                let Some(version) = versions.iter().rfind(|v| !v.starts_with('.')) else {
+                    continue;
+                };
+                let version_dir = join(&pkg_dir, version);
+                let receipt_time = (kind == "Cellar")
+                    .then(|| {
+                        root.read_capped(&join(&version_dir, "INSTALL_RECEIPT.json"), 1 << 20)
+                            .ok()
+                    })
+                    .flatten()
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                    .and_then(|v| v.get("time").and_then(serde_json::Value::as_i64));
+                out.push(Software {
+                    source: "homebrew",
+                    name: if kind == "Caskroom" {
+                        format!("{name} (cask)")
+                    } else {
+                        name.clone()
+                    },
+                    version: Some(version.clone()),
+                    install_time: receipt_time.or_else(|| mtime(root, &version_dir)),
+                    path: Some(version_dir),
+                    ..Software::default()
+                });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashing_is_bounded() {
+        let data = b"hello";
+        assert_eq!(
+            sha256_of(&data[..], 5).as_deref(),
+            Some("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
+        );
+        assert_eq!(sha256_of(&data[..], HASH_CAP + 1), None);
+    }
+
+    #[test]
+    fn only_likely_executables_are_opened() {
+        assert!(worth_opening("anydesk", 0o644));
+        assert!(worth_opening("RustDesk.AppImage", 0o644));
+        assert!(worth_opening("report.pdf", 0o755));
+        assert!(!worth_opening("report.pdf", 0o644));
+        assert!(!worth_opening("notes.txt", 0o600));
+    }
+}
