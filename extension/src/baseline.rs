@@ -124,7 +124,7 @@ impl fmt::Display for BaselineError {
             BaselineError::Corrupt { reason, kept_at } => {
                 write!(f, "the enrollment baseline is damaged ({reason})")?;
                 if let Some(k) = kept_at {
-                    write!(f, "; the damaged file was kept at {k}")?;
+                    write!(f, "; the damaged file was kept beside it as {k}")?;
                 }
                 write!(f, "; run `postern baseline init --force` after checking why")
             }
@@ -243,14 +243,22 @@ impl Store {
         Err(BaselineError::Corrupt { reason, kept_at })
     }
 
-    /// Moves a damaged baseline to `baseline.json.damaged-<mtime>`.
+    /// Moves a damaged baseline to the first free `baseline.json.damaged`,
+    /// `.damaged.1`, ... beside it, and returns that name.
     fn set_aside(&self, path: &Path) -> Option<String> {
-        let stamp = fs::metadata(path).map(|m| m.mtime()).unwrap_or(0);
-        let aside = self.dir.join(format!("{BASELINE_FILE}.damaged-{stamp}"));
-        match fs::rename(path, &aside) {
+        let name = (0..1000)
+            .map(|n| match n {
+                0 => format!("{BASELINE_FILE}.damaged"),
+                n => format!("{BASELINE_FILE}.damaged.{n}"),
+            })
+            .find(|name| !self.dir.join(name).exists())?;
+        match fs::rename(path, self.dir.join(&name)) {
             Ok(()) => {
-                log::error!("damaged baseline moved to {}", aside.display());
-                Some(aside.display().to_string())
+                log::error!(
+                    "damaged baseline moved to {}",
+                    self.dir.join(&name).display()
+                );
+                Some(name)
             }
             Err(e) => {
                 log::error!("cannot move the damaged baseline aside: {e}");

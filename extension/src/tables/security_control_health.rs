@@ -303,6 +303,9 @@ impl Table for SecurityControlHealth {
         if wants("postern_policy") {
             checks.push(postern_policy(ctx));
         }
+        if wants("postern_baseline") {
+            checks.push(postern_baseline(ctx));
+        }
         let rows = checks
             .into_iter()
             .filter(|c| wants(c.control))
@@ -1437,6 +1440,31 @@ fn postern_policy(ctx: &GenerateContext<'_>) -> Check {
     );
     c.version = Some(env!("CARGO_PKG_VERSION").to_string());
     c
+}
+
+fn postern_baseline(ctx: &GenerateContext<'_>) -> Check {
+    use crate::baseline::BaselineError;
+    match ctx.state.load() {
+        Ok(b) => Check::new(
+            "postern_baseline",
+            Status::Pass,
+            format!(
+                "baseline of {} items recorded at {}, digest {}",
+                b.items.len(),
+                b.created,
+                b.digest
+            ),
+        )
+        .states(Some(true), None, None),
+        Err(e @ BaselineError::Io(_)) => {
+            Check::new("postern_baseline", Status::Unknown, e.to_string())
+        }
+        Err(e) => Check::new("postern_baseline", Status::Fail, e.to_string()).states(
+            Some(false),
+            None,
+            None,
+        ),
+    }
 }
 
 // ---------------------------------------------------------------- macOS
