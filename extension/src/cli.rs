@@ -191,12 +191,15 @@ fn osquery_mode(args: &[String]) -> ExitCode {
         .and_then(|v| v.parse().ok())
         .map(std::time::Duration::from_secs)
         .unwrap_or(DEFAULT_DEADLINE);
-    let engine = Engine::new(
+    let mut engine = Engine::new(
         HostRoot::system(),
         PolicySource::Default,
         with_selftest,
         deadline,
     );
+    if let Some(dir) = state_dir_override() {
+        engine = engine.with_state_dir(&dir);
+    }
     match runtime::run(&parsed, engine) {
         Ok(()) => ExitCode::SUCCESS,
         Err(reason) => {

@@ -6,8 +6,8 @@
 //! Sources: dpkg (install times from `dpkg.log` and its rotations, users from
 //! APT's history, else the package's `.list` file time), RPM (header install
 //! time), snap and flatpak (install directory times), portable executables
-//! and AppImages in user-writable places (ELF, Mach-O or PE by magic bytes,
-//! with a size-bounded SHA-256), browser extensions, macOS app bundles and
+//! and AppImages in user-writable places (ELF, Mach-O or PE by magic bytes;
+//! a size-bounded SHA-256 is taken of those reported), browser extensions, macOS app bundles and
 //! Homebrew (Cellar receipts, Caskroom), and services and autostart entries
 //! outside the package manager's directories.
 
@@ -91,6 +91,13 @@ pub fn sha256_of(reader: impl Read, size: u64) -> Option<String> {
         }
     }
     Some(hex(&hasher.finalize()))
+}
+
+/// SHA-256 of a host file of at most [`HASH_CAP`] bytes.
+pub fn hash_file(root: &HostRoot, path: &str) -> Option<String> {
+    let file = root.open(path).ok()?;
+    let size = file.metadata().ok()?.len();
+    sha256_of(file, size)
 }
 
 fn worth_opening(name: &str, mode: u32) -> bool {
@@ -246,8 +253,6 @@ fn portable(host: &Snapshot<'_>, deadline: Deadline, warnings: &mut Vec<String>)
             continue;
         }
         let meta = file.metadata().ok();
-        // Hash from the start: reopen rather than seek, so the read is plain.
-        let sha256 = root.open(&f.path).ok().and_then(|r| sha256_of(r, f.size));
         out.push(Software {
             source: "portable",
             name: f.name.clone(),
@@ -258,7 +263,9 @@ fn portable(host: &Snapshot<'_>, deadline: Deadline, warnings: &mut Vec<String>)
                 .map(str::to_string)
                 .or_else(|| Some(f.uid.to_string())),
             publisher: Some(format.to_string()),
-            sha256,
+            // Hashed only when reported (see `hash_file`): a baseline of
+            // every binary in /opt would read gigabytes.
+            sha256: None,
             path: Some(f.path),
         });
     }

@@ -222,3 +222,24 @@ def test_security_control_health_through_thrift(registered):
     one = generate(path, "security_control_health", [eq("control", "firewall")])
     assert one.status.code == 0
     assert [r["control"] for r in one.response] == ["firewall"]
+
+
+def test_first_run_records_the_baseline_then_new_software_shows(registered, workdir):
+    _, _, path = registered
+    baseline = os.path.join(workdir, "state", "baseline.json")
+    wait_for(lambda: os.path.exists(baseline), timeout=30, what="baseline recorded on first run")
+    assert os.stat(baseline).st_mode & 0o777 == 0o600
+    health = generate(path, "security_control_health", [eq("control", "postern_baseline")])
+    assert health.status.code == 0
+    assert health.response[0]["status"] == "pass", health.response
+    # Software that arrives after enrollment: a portable AnyDesk in /tmp.
+    fake = os.path.join(workdir, "anydesk")
+    shutil.copy("/bin/true", fake)
+    resp = generate(path, "new_software_since_enrollment", [eq("source", "portable")])
+    assert resp.status.code == 0, resp.status.message
+    rows = [r for r in resp.response if r.get("path") == fake]
+    assert len(rows) == 1, resp.response
+    row = rows[0]
+    assert row["in_baseline"] == "0" and row["remote_access_tool"] == "anydesk"
+    assert row["enrollment_source"] == "baseline"
+    assert len(row["sha256"]) == 64

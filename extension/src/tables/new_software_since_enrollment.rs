@@ -155,6 +155,10 @@ impl Table for NewSoftwareSinceEnrollment {
                     sw.path.as_deref(),
                 )
             });
+            let sha256 = match (sw.source, &sw.path) {
+                ("portable", Some(path)) => inventory::hash_file(ctx.root, path),
+                _ => sw.sha256.clone(),
+            };
             let tool = remote_access_tool(&sw, ctx.catalog)
                 .and_then(|i| ctx.catalog.tool(i))
                 .map(|t| t.id.clone());
@@ -170,7 +174,7 @@ impl Table for NewSoftwareSinceEnrollment {
                 sw.publisher,
                 flag(managed),
                 tool,
-                sw.sha256,
+                sha256,
                 in_baseline.and_then(flag),
             ]);
         }
