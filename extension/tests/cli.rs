@@ -137,3 +137,60 @@ fn tables_json_matches_the_library() {
     assert_eq!(tables[0]["columns"][7]["name"], "pid");
     assert_eq!(tables[0]["columns"][7]["type"], "BIGINT");
 }
+
+#[test]
+fn baseline_init_show_verify_and_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(root.join("var/lib/dpkg")).unwrap();
+    std::fs::write(
+        root.join("var/lib/dpkg/status"),
+        "Package: htop\nStatus: install ok installed\nVersion: 3.2.2-2\n",
+    )
+    .unwrap();
+    let r = root.to_str().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_postern"))
+            .args(args)
+            .env_remove("POSTERN_STATE_DIR")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["baseline", "verify", "--root", r]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no enrollment baseline has been recorded")
+    );
+
+    assert!(run(&["baseline", "init", "--root", r]).status.success());
+    let again = run(&["baseline", "init", "--root", r]);
+    assert_eq!(again.status.code(), Some(1), "no silent replacement");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+
+    let out = run(&["baseline", "verify", "--root", r]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("baseline ok: 1 items"));
+    let out = run(&["baseline", "show", "--root", r, "--format", "json"]);
+    let items: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(items[0]["name"], "htop");
+
+    // A hand edit is detected, the file kept aside, and nothing re-created.
+    let file = root.join("var/lib/postern/baseline.json");
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("htop", "htopp");
+    std::fs::write(&file, text).unwrap();
+    let out = run(&["baseline", "verify", "--root", r]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("damaged"));
+    assert!(root.join("var/lib/postern/baseline.json.damaged").exists());
+    let out = run(&["baseline", "verify", "--root", r]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("its file is gone"));
+    assert_eq!(
+        run(&["baseline", "init", "--root", r]).status.code(),
+        Some(1)
+    );
+    assert!(run(&["baseline", "init", "--root", r, "--force"])
+        .status
+        .success());
+}

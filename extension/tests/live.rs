@@ -121,3 +121,42 @@ fn security_controls_on_this_host_are_plausible() {
     // The explicit policy path used here does not exist.
     assert_eq!(status("postern_policy"), "fail");
 }
+
+#[test]
+fn new_software_on_this_host_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = live_engine().with_state_dir(dir.path());
+    // Without a baseline or enrollment time: no rows, and a warning says why
+    // (unless this host has an osquery database to estimate from).
+    let result = engine
+        .generate("new_software_since_enrollment", "")
+        .unwrap();
+    if !std::path::Path::new("/var/osquery/osquery.db").exists() {
+        assert!(result.rows.is_empty());
+        assert!(result
+            .warnings
+            .iter()
+            .any(|w| w.contains("no enrollment time")));
+    }
+    // With a baseline recorded now, a file that appears afterwards is new.
+    let store = engine.state().clone();
+    postern::baseline::record(engine.root(), &store, postern::engine::unix_now(), false).unwrap();
+    let fresh = tempfile::Builder::new()
+        .prefix("postern-live")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let exe = fresh.path().join("ngrok");
+    std::fs::copy("/bin/true", &exe).unwrap();
+    let result = engine
+        .generate("new_software_since_enrollment", "")
+        .unwrap();
+    let rows = to_json(result.columns, &result.rows);
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["path"] == exe.display().to_string())
+        .unwrap_or_else(|| panic!("{rows:?}"));
+    assert_eq!(row["remote_access_tool"], "ngrok");
+    assert_eq!(row["in_baseline"], "0");
+}
