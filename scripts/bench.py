@@ -114,7 +114,9 @@ def main():
     if not ps or not dpkg_query:
         sys.exit("needs ps and dpkg-query")
 
-    work = tempfile.mkdtemp(prefix="pbench")
+    # Outside /tmp: the live runs walk /tmp, and must not walk the synthetic host.
+    os.makedirs(os.path.join(REPO, "target"), exist_ok=True)
+    work = tempfile.mkdtemp(prefix="pbench", dir=os.path.join(REPO, "target"))
     synth = os.path.join(work, "host")
     subprocess.run([sys.executable, os.path.join(REPO, "scripts", "synth_host.py"), synth], check=True)
     sleepers = [subprocess.Popen(["sleep", "3600"]) for _ in range(args.processes)]
@@ -132,6 +134,23 @@ def main():
         b = measure(baseline_synth, args.runs)
         c = measure([postern_live], args.runs)
         d = measure(baseline_live, args.runs)
+        # new_software_since_enrollment against zcat of the dpkg logs plus dpkg-query.
+        sh = shutil.which("sh")
+        live_policy = os.path.join(work, "policy.json")
+        with open(live_policy, "w") as f:
+            f.write('{"enrollment": {"time": "2025-06-01T00:00:00Z"}}\n')
+        os.chmod(live_policy, 0o644)
+        new_synth = [args.binary, "query", "new_software_since_enrollment", "--root", synth, "--format", "json"]
+        new_live = [args.binary, "query", "new_software_since_enrollment", "--policy", live_policy, "--format", "json"]
+        zcat_synth = [[sh, "-c", f"zcat -f {synth}/var/log/dpkg.log* > /dev/null"], [dpkg_query, f"--admindir={synth}/var/lib/dpkg", "-W"]]
+        zcat_live = [[sh, "-c", "zcat -f /var/log/dpkg.log* > /dev/null"], [dpkg_query, "-W"]]
+        os.environ["POSTERN_STATE_DIR"] = os.path.join(work, "state")
+        for cmds in ([new_synth], zcat_synth, [new_live], zcat_live):
+            measure(cmds, 1)
+        e = measure([new_synth], args.runs)
+        f_ = measure(zcat_synth, args.runs)
+        g = measure([new_live], args.runs)
+        h = measure(zcat_live, args.runs)
     finally:
         for s in sleepers:
             s.kill()
@@ -147,6 +166,13 @@ def main():
     print(row("(b) postern query remote_access_tools (live)", c))
     print(row("(b) ps -eo pid,comm,args + dpkg-query -W (live)", d))
     print(f"ratio (a) wall {a[0] / b[0]:.2f}, cpu {a[1] / b[1]:.2f}; (b) wall {c[0] / d[0]:.2f}, cpu {c[1] / d[1]:.2f}")
+    print("| command | wall ms | cpu ms | peak RSS MiB |")
+    print("|---|---|---|---|")
+    print(row("(c) postern query new_software_since_enrollment --root SYNTH", e))
+    print(row("(c) zcat -f SYNTH/var/log/dpkg.log* + dpkg-query --admindir=SYNTH -W", f_))
+    print(row("(d) postern query new_software_since_enrollment (live)", g))
+    print(row("(d) zcat -f /var/log/dpkg.log* + dpkg-query -W (live)", h))
+    print(f"ratio (c) wall {e[0] / f_[0]:.2f}, cpu {e[1] / f_[1]:.2f}; (d) wall {g[0] / h[0]:.2f}, cpu {g[1] / h[1]:.2f}")
     used, rss = idle(args.binary, args.idle_seconds)
     print(f"idle extension over {args.idle_seconds:.0f} s: {used * 1000:.0f} ms CPU "
           f"({used / args.idle_seconds * 100:.3f} % of one core), RSS {rss:.1f} MiB")

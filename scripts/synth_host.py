@@ -8,8 +8,10 @@ table has real matching work to do.
 """
 
 import argparse
+import json
 import os
 import random
+import time
 
 
 def write(path, data, mode=0o644):
@@ -39,6 +41,9 @@ def main():
     ap.add_argument("--packages", type=int, default=5000)
     ap.add_argument("--home-files", type=int, default=20000)
     ap.add_argument("--users", type=int, default=20)
+    ap.add_argument("--dpkg-log-lines", type=int, default=50000)
+    ap.add_argument("--log-files", type=int, default=12)
+    ap.add_argument("--extensions", type=int, default=200)
     args = ap.parse_args()
     rnd = random.Random(42)
     root = args.dir
@@ -114,7 +119,36 @@ def main():
     d = f"{root}/sys/bus/usb/devices/2-1"
     for k, v in [("idVendor", "1d6b"), ("idProduct", "0104"), ("manufacturer", "PiKVM"), ("product", "PiKVM Composite Device")]:
         write(f"{d}/{k}", v + "\n")
-    print(f"{root}: {args.processes} processes, {args.packages} packages, {count} home files")
+    # dpkg.log and its rotations: dpkg.log, dpkg.log.1, dpkg.log.2.gz ... oldest highest.
+    import gzip
+    per_file = max(1, args.dpkg_log_lines // args.log_files)
+    start = 1735689600  # 2025-01-01
+    line_no = 0
+    for f in range(args.log_files - 1, -1, -1):
+        lines = []
+        for _ in range(per_file):
+            t = start + line_no * 600
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
+            pkg = f"lib-synthetic-{line_no % max(1, args.packages)}"
+            kind = ("install", "status installed", "configure", "upgrade")[line_no % 4]
+            lines.append(f"{stamp} {kind} {pkg}:amd64 <none> 1.{line_no}\n")
+            line_no += 1
+        data = "".join(lines).encode()
+        name = "dpkg.log" if f == 0 else f"dpkg.log.{f}" if f == 1 else f"dpkg.log.{f}.gz"
+        write(f"{root}/var/log/{name}", gzip.compress(data) if name.endswith(".gz") else data)
+    write(f"{root}/etc/postern/policy.json", '{"enrollment": {"time": "2025-06-01T00:00:00Z"}}\n')
+
+    # Chrome profiles holding the extensions, spread over the users.
+    per_user = max(1, args.extensions // len(users))
+    for i, u in enumerate(users):
+        settings = {}
+        for n in range(per_user):
+            ext_id = "".join(chr(ord("a") + (x + n + i) % 16) for x in range(32))
+            settings[ext_id] = {"install_time": str((1750000000 + n * 3600 + 11644473600) * 1000000), "location": 1,
+                                "manifest": {"name": f"Extension {n}", "version": "1.0"}}
+        write(f"{root}/home/{u}/.config/google-chrome/Default/Preferences", json.dumps({"extensions": {"settings": settings}}))
+    print(f"{root}: {args.processes} processes, {args.packages} packages, {count} home files, "
+          f"{line_no} dpkg log lines in {args.log_files} files, {per_user * len(users)} browser extensions")
 
 
 if __name__ == "__main__":

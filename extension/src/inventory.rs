@@ -11,6 +11,7 @@
 //! Homebrew (Cellar receipts, Caskroom), and services and autostart entries
 //! outside the package manager's directories.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 
@@ -35,6 +36,14 @@ pub const WALK_LIMITS: WalkLimits = WalkLimits {
 /// files (documents, pictures) are skipped without a read.
 const EXEC_EXTENSIONS: &[&str] = &[
     "appimage", "exe", "msi", "bin", "run", "elf", "x86_64", "amd64", "arm64", "dmg", "pkg",
+];
+/// Endings of documents and media: never looked at, not even their metadata.
+const DOCUMENT_EXTENSIONS: &[&str] = &[
+    "txt", "md", "pdf", "doc", "docx", "odt", "rtf", "xls", "xlsx", "ods", "csv", "ppt", "pptx",
+    "odp", "jpg", "jpeg", "png", "gif", "webp", "svg", "heic", "mp3", "mp4", "mov", "mkv", "wav",
+    "flac", "json", "xml", "html", "htm", "log", "ini", "yaml", "yml", "toml", "py", "js", "ts",
+    "rs", "go", "c", "h", "java", "css", "zip", "gz", "xz", "bz2", "7z", "tar", "iso", "torrent",
+    "ics", "vcf", "eml",
 ];
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -100,6 +109,12 @@ pub fn hash_file(root: &HostRoot, path: &str) -> Option<String> {
     sha256_of(file, size)
 }
 
+/// Whether a file name could belong to an executable at all.
+fn maybe_executable(name: &str) -> bool {
+    name.rsplit_once('.')
+        .is_none_or(|(_, ext)| !DOCUMENT_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()))
+}
+
 fn worth_opening(name: &str, mode: u32) -> bool {
     if mode & 0o111 != 0 {
         return true;
@@ -119,6 +134,9 @@ pub fn collect(
     let root = host.root();
     let tz = install_logs::host_time_zone(root, warnings);
     let records = install_logs::install_records(root, &tz, warnings);
+    // `.list` file times, for packages the logs do not mention: one listing
+    // of dpkg's info directory instead of a path lookup per package.
+    let mut list_times: Option<HashMap<String, i64>> = None;
     let mut out = Vec::new();
     for p in host.packages() {
         let mut sw = Software {
@@ -139,10 +157,8 @@ pub fn collect(
                     .cloned()
                     .unwrap_or(InstallRecord::default());
                 sw.install_time = rec.installed_at.or_else(|| {
-                    let list = format!("{}/{}.list", paths::DPKG_INFO, p.name);
-                    mtime(root, &list).or_else(|| {
-                        mtime(root, &format!("{}/{}:amd64.list", paths::DPKG_INFO, p.name))
-                    })
+                    let times = list_times.get_or_insert_with(|| dpkg_list_times(root));
+                    times.get(&p.name).copied()
                 });
                 sw.installed_by = rec.installed_by;
             }
@@ -211,6 +227,19 @@ pub fn collect(
     out
 }
 
+/// Modification times of dpkg's `<package>[:<arch>].list` files.
+fn dpkg_list_times(root: &HostRoot) -> HashMap<String, i64> {
+    root.entries(paths::DPKG_INFO, 1_000_000)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|e| {
+            let stem = e.name.strip_suffix(".list")?;
+            let name = stem.split(':').next()?.to_string();
+            Some((name, e.metadata().ok()?.mtime()))
+        })
+        .collect()
+}
+
 /// Executables and AppImages in user-writable places.
 fn portable(host: &Snapshot<'_>, deadline: Deadline, warnings: &mut Vec<String>) -> Vec<Software> {
     let root = host.root();
@@ -227,7 +256,7 @@ fn portable(host: &Snapshot<'_>, deadline: Deadline, warnings: &mut Vec<String>)
     let mut candidates = Vec::new();
     let mut walker = Walker::new(root, WALK_LIMITS, deadline);
     for dir in &starts {
-        walker.walk(dir, &mut |f| {
+        walker.walk_named(dir, &maybe_executable, &mut |f| {
             if worth_opening(&f.name, f.mode) {
                 candidates.push(f);
             }

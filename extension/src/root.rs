@@ -348,6 +348,32 @@ impl HostRoot {
         self.symlink_metadata(host_path).is_ok()
     }
 
+    /// The entries of a directory with their types, sorted by name, at most
+    /// `cap` of them. Cheaper than [`list_dir`](Self::list_dir) plus a
+    /// metadata call per name: types come from the directory itself.
+    pub fn entries(&self, host_path: &str, cap: usize) -> Result<Vec<Entry>, HostError> {
+        let real = self.resolve(host_path)?;
+        let dir = fs::read_dir(real).map_err(|e| HostError::io(host_path, e))?;
+        let mut out = Vec::new();
+        for entry in dir {
+            if out.len() >= cap {
+                log::warn!("{host_path}: more than {cap} entries, the rest are skipped");
+                break;
+            }
+            let Ok(entry) = entry else { continue };
+            let Ok(file_type) = entry.file_type() else {
+                continue;
+            };
+            out.push(Entry {
+                name: entry.file_name().to_string_lossy().into_owned(),
+                file_type,
+                entry,
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
     /// Names of the entries of a directory (links are listed, not followed),
     /// at most `cap` of them, sorted for stable output.
     pub fn list_dir(&self, host_path: &str, cap: usize) -> Result<Vec<String>, HostError> {
@@ -419,6 +445,22 @@ fn split_components(path: &str) -> Vec<String> {
         .filter(|p| !p.is_empty())
         .map(str::to_string)
         .collect()
+}
+
+/// A directory entry: its name and, unless it is a link, its metadata
+/// (read relative to the directory, without a path walk).
+#[derive(Debug)]
+pub struct Entry {
+    pub name: String,
+    pub file_type: fs::FileType,
+    entry: fs::DirEntry,
+}
+
+impl Entry {
+    /// The entry's own metadata (links are not followed).
+    pub fn metadata(&self) -> io::Result<Metadata> {
+        self.entry.metadata()
+    }
 }
 
 /// Joins host path pieces with `/`.

@@ -58,15 +58,26 @@ fn local_to_unix(date: &str, time: &str, tz: &TimeZone) -> Option<i64> {
 /// `2026-01-15 09:00:01 install anydesk:amd64 <none> 6.3.2`. Pure; other
 /// lines (status, configure, startup, garbage) are skipped.
 pub fn parse_dpkg_log(text: &str, tz: &TimeZone) -> Vec<(String, String, i64)> {
+    // Many lines share a timestamp: convert each distinct one once.
+    let mut last: Option<(&str, &str, Option<i64>)> = None;
     text.lines()
         .filter_map(|line| {
             let mut f = line.split_ascii_whitespace();
             let (date, time, action, pkg) = (f.next()?, f.next()?, f.next()?, f.next()?);
-            if !matches!(action, "install" | "upgrade" | "remove" | "purge") {
+            // Upgrades do not change when a package arrived.
+            if !matches!(action, "install" | "remove" | "purge") {
                 return None;
             }
+            let when = match last {
+                Some((d, t, w)) if d == date && t == time => w,
+                _ => {
+                    let w = local_to_unix(date, time, tz);
+                    last = Some((date, time, w));
+                    w
+                }
+            };
             let name = pkg.split(':').next()?.to_string();
-            Some((name, action.to_string(), local_to_unix(date, time, tz)?))
+            Some((name, action.to_string(), when?))
         })
         .collect()
 }
@@ -209,7 +220,11 @@ mod tests {
                    2026-02-01 10:00:00 upgrade anydesk:amd64 6.3.2 6.3.3\n\
                    garbage line\n2026-13-45 99:99:99 install bad:amd64 <none> 1\n";
         let events = parse_dpkg_log(log, &TimeZone::UTC);
-        assert_eq!(events.len(), 2);
+        assert_eq!(
+            events.len(),
+            1,
+            "upgrades, status lines and garbage are skipped"
+        );
         assert_eq!(
             events[0],
             ("anydesk".to_string(), "install".to_string(), 1_768_032_001)

@@ -44,21 +44,38 @@ impl<'a> Walker<'a> {
 
     /// Calls `visit` for every regular file below `dir` (host path).
     pub fn walk(&mut self, dir: &str, visit: &mut dyn FnMut(WalkedFile)) {
+        self.walk_named(dir, &|_| true, visit);
+    }
+
+    /// Like [`walk`](Self::walk), for files whose name `wanted` accepts: the
+    /// others cost no metadata call.
+    pub fn walk_named(
+        &mut self,
+        dir: &str,
+        wanted: &dyn Fn(&str) -> bool,
+        visit: &mut dyn FnMut(WalkedFile),
+    ) {
         // The start directory itself must be a real directory, not a link.
         match self.root.symlink_metadata(dir) {
-            Ok(m) if m.is_dir() => self.walk_dir(dir, 0, visit),
+            Ok(m) if m.is_dir() => self.walk_dir(dir, 0, wanted, visit),
             _ => {}
         }
     }
 
-    fn walk_dir(&mut self, dir: &str, depth: usize, visit: &mut dyn FnMut(WalkedFile)) {
+    fn walk_dir(
+        &mut self,
+        dir: &str,
+        depth: usize,
+        wanted: &dyn Fn(&str) -> bool,
+        visit: &mut dyn FnMut(WalkedFile),
+    ) {
         let remaining = self.limits.max_entries.saturating_sub(self.seen);
         if remaining == 0 || self.deadline.expired() {
             self.truncated = true;
             return;
         }
-        let names = match self.root.list_dir(dir, remaining) {
-            Ok(n) => n,
+        let entries = match self.root.entries(dir, remaining) {
+            Ok(e) => e,
             Err(e) => {
                 if e.is_permission_denied() {
                     log::info!("{e}");
@@ -66,30 +83,28 @@ impl<'a> Walker<'a> {
                 return;
             }
         };
-        for name in names {
+        for entry in entries {
             self.seen += 1;
             if self.seen > self.limits.max_entries {
                 self.truncated = true;
                 return;
             }
-            let path = join(dir, &name);
-            let Ok(meta) = self.root.symlink_metadata(&path) else {
-                continue;
-            };
-            let kind = meta.file_type();
-            if kind.is_dir() {
+            let path = join(dir, &entry.name);
+            if entry.file_type.is_dir() {
                 if depth + 1 < self.limits.max_depth {
-                    self.walk_dir(&path, depth + 1, visit);
+                    self.walk_dir(&path, depth + 1, wanted, visit);
                 }
-            } else if kind.is_file() {
+            } else if entry.file_type.is_file() && wanted(&entry.name) {
+                let Ok(meta) = entry.metadata() else { continue };
                 visit(WalkedFile {
                     path,
-                    name,
+                    name: entry.name,
                     size: meta.len(),
                     mode: meta.mode(),
                     uid: meta.uid(),
                 });
             }
+            // Links and special files are neither followed nor reported.
         }
     }
 }

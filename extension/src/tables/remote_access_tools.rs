@@ -583,11 +583,11 @@ fn collect_files(scan: &mut Scan<'_>, ctx: &GenerateContext<'_>) {
     let mut hits = Vec::new();
     let mut walker = Walker::new(root, WALK_LIMITS, ctx.deadline);
     for (dir, owner) in &starts {
-        walker.walk(dir, &mut |file| {
+        // Names are matched before any metadata is read.
+        let wanted = |name: &str| !catalog.by_file_name(name).is_empty();
+        walker.walk_named(dir, &wanted, &mut |file| {
             let tools = catalog.by_file_name(&file.name);
-            if !tools.is_empty() {
-                hits.push((file, tools, owner.clone()));
-            }
+            hits.push((file, tools, owner.clone()));
         });
     }
     if walker.truncated {
