@@ -122,6 +122,47 @@ fn controls_text(result: &TableResult) -> String {
     s
 }
 
+/// New software: counts, then the unmanaged items, remote access tools first.
+fn new_software_text(result: &TableResult) -> String {
+    let unmanaged: Vec<&Row> = result
+        .rows
+        .iter()
+        .filter(|r| cell(result, r, "managed") == "0")
+        .collect();
+    let mut s = format!(
+        "New software since enrollment: {} items, {} unmanaged\n",
+        result.rows.len(),
+        unmanaged.len()
+    );
+    let mut shown: Vec<&Row> = unmanaged;
+    shown.sort_by_key(|r| cell(result, r, "remote_access_tool").is_empty());
+    for r in shown.iter().take(20) {
+        let tool = cell(result, r, "remote_access_tool");
+        s.push_str(&format!(
+            "  {} {} ({}){}{}\n",
+            cell(result, r, "name"),
+            cell(result, r, "version"),
+            cell(result, r, "source"),
+            match cell(result, r, "installed_by") {
+                "" => String::new(),
+                by => format!(" by {by}"),
+            },
+            if tool.is_empty() {
+                String::new()
+            } else {
+                format!(" — remote access tool {tool}")
+            }
+        ));
+    }
+    if shown.len() > 20 {
+        s.push_str(&format!(
+            "  ... {} more (postern query new_software_since_enrollment)\n",
+            shown.len() - 20
+        ));
+    }
+    s
+}
+
 pub fn audit(engine: &Engine) -> AuditReport {
     let policy = engine
         .load_policy()
@@ -200,6 +241,8 @@ impl AuditReport {
                 }
             } else if table.name == "security_control_health" {
                 s.push_str(&controls_text(result));
+            } else if table.name == "new_software_since_enrollment" {
+                s.push_str(&new_software_text(result));
             } else {
                 s.push_str(&format!("{}: {} rows\n", table.name, result.rows.len()));
             }
