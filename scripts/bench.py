@@ -100,6 +100,30 @@ def idle(binary, seconds):
         shutil.rmtree(d, ignore_errors=True)
 
 
+def schedule_cost(binary, runs, state_dir):
+    """CPU share of one core the postern packs' schedule costs on this host:
+    each query costs one full generate of its table (measured as a whole
+    `postern query` process, start-up included, so an overestimate),
+    divided by its interval."""
+    import json
+    import re
+    tables = ["remote_access_tools", "security_control_health", "new_software_since_enrollment"]
+    os.environ["POSTERN_STATE_DIR"] = state_dir
+    # With a baseline, as on an enrolled host, so new software does its full work.
+    subprocess.run([binary, "baseline", "init"], check=True, capture_output=True)
+    cost = {t: measure([[binary, "query", t, "--format", "json"]], runs)[1] for t in tables}
+    total = 0.0
+    packs_dir = os.path.join(REPO, "packs")
+    for name in sorted(os.listdir(packs_dir)):
+        if not name.startswith("postern-") or "core" in name:
+            continue
+        with open(os.path.join(packs_dir, name)) as f:
+            for q in json.load(f)["queries"].values():
+                table = next(t for t in tables if re.search(rf"\b{t}\b", q["query"]))
+                total += cost[table] / 1000 / q["interval"]
+    return cost, total * 100
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=15)
@@ -173,6 +197,9 @@ def main():
     print(row("(d) postern query new_software_since_enrollment (live)", g))
     print(row("(d) zcat -f /var/log/dpkg.log* + dpkg-query -W (live)", h))
     print(f"ratio (c) wall {e[0] / f_[0]:.2f}, cpu {e[1] / f_[1]:.2f}; (d) wall {g[0] / h[0]:.2f}, cpu {g[1] / h[1]:.2f}")
+    cost, share = schedule_cost(args.binary, args.runs, os.path.join(tempfile.mkdtemp(prefix="psched"), "state"))
+    print("schedule: cpu ms per generate " + ", ".join(f"{t} {c:.1f}" for t, c in cost.items())
+          + f"; the postern packs cost {share:.3f} % of one core on average")
     used, rss = idle(args.binary, args.idle_seconds)
     print(f"idle extension over {args.idle_seconds:.0f} s: {used * 1000:.0f} ms CPU "
           f"({used / args.idle_seconds * 100:.3f} % of one core), RSS {rss:.1f} MiB")

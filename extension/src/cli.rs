@@ -82,6 +82,11 @@ enum Command {
         #[command(subcommand)]
         command: BaselineCommand,
     },
+    /// Query packs for osquery and Fleet.
+    Packs {
+        #[command(subcommand)]
+        command: PacksCommand,
+    },
     /// List the remote access catalog (tool ids for the policy).
     Catalog {
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -93,6 +98,16 @@ enum Command {
 enum PolicyCommand {
     /// Report every problem in a policy file; exit 1 if there is any.
     Validate { file: PathBuf },
+}
+
+#[derive(Subcommand, Debug)]
+enum PacksCommand {
+    /// Write packs/*.conf and fleet/*.yml from the tables and catalogs.
+    Generate {
+        /// Repository root to write into.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -266,9 +281,25 @@ fn run(command: Command) -> Result<ExitCode, String> {
             constraints,
         } => {
             let engine = engine_for(&host)?;
-            let result = engine
+            let mut result = engine
                 .generate(&table, &context_from(&constraints)?)
                 .map_err(|e| e.to_string())?;
+            // osquery's SQLite filters again after the table; so does the CLI.
+            let wanted: Vec<(usize, &str)> = constraints
+                .iter()
+                .filter_map(|c| c.split_once('='))
+                .filter_map(|(col, v)| {
+                    Some((result.columns.iter().position(|c| c.name == col.trim())?, v))
+                })
+                .collect();
+            if wanted.len() < constraints.len() {
+                return Err(format!("--where names a column {table} does not have"));
+            }
+            result.rows.retain(|row| {
+                wanted
+                    .iter()
+                    .all(|(i, v)| row.get(*i).and_then(|c| c.as_deref()) == Some(*v))
+            });
             output::write(&mut out, format, result.columns, &result.rows).map_err(io)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -305,6 +336,23 @@ fn run(command: Command) -> Result<ExitCode, String> {
             command: PolicyCommand::Validate { file },
         } => validate_policy(&file, &mut out).map_err(io),
         Command::Baseline { command } => baseline_command(command, &mut out).map_err(io),
+        Command::Packs {
+            command: PacksCommand::Generate { out: dir },
+        } => {
+            let catalog = Catalog::embedded().map_err(|e| e.to_string())?;
+            let agents = crate::agents::AgentCatalog::embedded().map_err(|e| e.to_string())?;
+            for (rel, text) in crate::packs::files(catalog, agents) {
+                let path = dir.join(&rel);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+                }
+                std::fs::write(&path, text)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                writeln!(out, "wrote {}", path.display()).map_err(io)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Catalog { format } => {
             let catalog = Catalog::embedded().map_err(|e| e.to_string())?;
             let (columns, rows) = catalog.listing();

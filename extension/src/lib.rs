@@ -14,6 +14,7 @@ pub mod engine;
 pub mod host;
 pub mod inventory;
 pub mod output;
+pub mod packs;
 pub mod policy;
 pub mod root;
 pub mod runtime;

@@ -42,3 +42,17 @@ fn every_column_is_documented_in_osquery_style() {
         }
     }
 }
+
+#[test]
+fn committed_packs_match_the_catalogs() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let catalog = postern::catalog::Catalog::embedded().unwrap();
+    let agents = postern::agents::AgentCatalog::embedded().unwrap();
+    for (rel, text) in postern::packs::files(catalog, agents) {
+        let committed = std::fs::read_to_string(repo.join(&rel)).unwrap_or_default();
+        assert!(
+            committed == text,
+            "{rel} is stale: run `cargo run -q -- packs generate` and commit the result"
+        );
+    }
+}

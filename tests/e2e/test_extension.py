@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import REPO, Core, Ext, call, client, eq, generate, postern_bin, wait_for
+from harness import REPO, Core, Ext, call, client, eq, generate, postern_bin, wait_for
 
 
 def cargo_version():

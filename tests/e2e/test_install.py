@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, postern_bin
+from harness import REPO, postern_bin
 
 SCRIPT = os.path.join(REPO, "scripts", "install.sh")
 

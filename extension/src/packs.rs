@@ -1,0 +1,499 @@
+//! Query packs for osquery and Fleet, generated from the tables and the
+//! catalogs by `postern packs generate`. A test fails when the committed
+//! files differ from what this module generates.
+//!
+//! - `packs/postern-*.conf`: osquery packs on postern's tables, gated by a
+//!   discovery query so hosts without the extension stay quiet.
+//! - `packs/postern-core-*.conf`: name-based detection on osquery's core
+//!   tables (processes, packages, apps, programs, services, extensions, USB,
+//!   sockets) for hosts that cannot load the extension, Windows included.
+//! - `fleet/reports.yml`, `fleet/policies.yml`: Fleet GitOps reports and
+//!   policies (current field names), the policies with a resolution and,
+//!   for Linux fixes, a `run_script` remediation.
+//!
+//! Intervals are chosen so that a broken control or a new remote access tool
+//! reaches the log within 10 minutes (300 s plus osquery's 10 % splay).
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use serde_json::{json, Map, Value};
+
+use crate::agents::AgentCatalog;
+use crate::catalog::{Catalog, Category};
+
+/// How often detection queries run: 300 s + 10 % splay stays under 10 min.
+pub const DETECT_INTERVAL: u64 = 300;
+const HOURLY: u64 = 3600;
+const DAILY: u64 = 86_400;
+
+/// One scheduled query.
+#[derive(Clone, Debug)]
+pub struct Query {
+    pub name: &'static str,
+    pub sql: String,
+    pub interval: u64,
+    pub description: String,
+    pub value: String,
+    /// osquery pack platform: posix, linux, darwin, windows, all.
+    pub platform: &'static str,
+    pub snapshot: bool,
+}
+
+/// One pack file.
+#[derive(Clone, Debug)]
+pub struct Pack {
+    pub file: &'static str,
+    pub platform: &'static str,
+    /// Tables whose presence gates the pack (postern's own).
+    pub discovery: Vec<&'static str>,
+    pub queries: Vec<Query>,
+}
+
+fn q(
+    name: &'static str,
+    sql: &str,
+    interval: u64,
+    snapshot: bool,
+    platform: &'static str,
+    description: &str,
+    value: &str,
+) -> Query {
+    Query {
+        name,
+        sql: sql.to_string(),
+        interval,
+        description: description.to_string(),
+        value: value.to_string(),
+        platform,
+        snapshot,
+    }
+}
+
+fn discovery_sql(table: &str) -> String {
+    format!("SELECT 1 FROM osquery_registry WHERE registry = 'table' AND name = '{table}' AND active = 1;")
+}
+
+/// SQL string literal.
+fn lit(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn in_list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
+    let set: BTreeSet<&String> = items.into_iter().collect();
+    set.into_iter()
+        .map(|s| lit(s))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The packs on postern's own tables.
+fn postern_packs() -> Vec<Pack> {
+    vec![
+        Pack {
+            file: "postern-remote-access.conf",
+            platform: "posix",
+            discovery: vec!["remote_access_tools"],
+            queries: vec![
+                q("postern_remote_access_unapproved",
+                  "SELECT tool_id, name, category, evidence_type, evidence, path, pid, port, user, severity, confidence FROM remote_access_tools WHERE approved = 0 AND confidence != 'low';",
+                  DETECT_INTERVAL, false, "posix",
+                  "Remote access tools the policy does not approve, from every kind of evidence (process, package, bundle, service, file, USB).",
+                  "A remote hire's laptop driven from elsewhere shows up here first: an added row is a new tool, a removed row a tool that went away."),
+                q("postern_remote_access_port_only",
+                  "SELECT tool_id, name, evidence, pid, port, protocol, user FROM remote_access_tools WHERE approved = 0 AND confidence = 'low';",
+                  900, false, "posix",
+                  "Listening sockets on a remote access tool's default port held by no known tool executable.",
+                  "A renamed or custom VNC/RDP server can hide its name but not its port; low confidence, worth a look."),
+                q("postern_remote_access_inventory",
+                  "SELECT tool_id, category, evidence_type, approved, severity FROM remote_access_tools;",
+                  DAILY, true, "posix",
+                  "Daily inventory of every remote access tool on the host, approved or not.",
+                  "Coverage reporting: which hosts run which tools, and how many are approved."),
+            ],
+        },
+        Pack {
+            file: "postern-control-health.conf",
+            platform: "posix",
+            discovery: vec!["security_control_health"],
+            queries: vec![
+                q("postern_control_status",
+                  "SELECT control, product, category, required, status, severity FROM security_control_health;",
+                  DETECT_INTERVAL, false, "posix",
+                  "Every security control and agent with its status; the differential log records each change of status.",
+                  "A control that breaks (EDR stopped, firewall off, baseline tampered) appears as an added row with its new status within 10 minutes; time to resolve is the time to the next change."),
+                q("postern_control_failures",
+                  "SELECT control, product, status, evidence, remediation, severity, required FROM security_control_health WHERE status IN ('fail', 'degraded', 'unknown');",
+                  HOURLY, true, "posix",
+                  "Controls that do not pass, with the evidence and the fix.",
+                  "What the help desk needs to act: the reason and the one-sentence remediation."),
+                q("postern_control_snapshot",
+                  "SELECT * FROM security_control_health;",
+                  DAILY, true, "posix",
+                  "Daily snapshot of every control, for compliance reporting.",
+                  "postern report grades hosts and controls from these snapshots."),
+            ],
+        },
+        Pack {
+            file: "postern-new-software.conf",
+            platform: "posix",
+            discovery: vec!["new_software_since_enrollment"],
+            queries: vec![
+                q("postern_new_unmanaged_software",
+                  "SELECT name, version, source, path, install_time, installed_by, publisher, remote_access_tool, sha256, in_baseline FROM new_software_since_enrollment WHERE managed = 0;",
+                  HOURLY, false, "posix",
+                  "Software that arrived after enrollment and that no software.managed rule covers.",
+                  "What newly onboarded users bring into the organisation, with who installed it and whether it is a remote access tool."),
+                q("postern_new_software_snapshot",
+                  "SELECT name, version, source, install_time, enrollment_time, enrollment_source, managed, remote_access_tool FROM new_software_since_enrollment;",
+                  DAILY, true, "posix",
+                  "Daily list of all software that arrived after enrollment, managed or not.",
+                  "Weekly new-software figures in postern report."),
+            ],
+        },
+        Pack {
+            file: "postern-remote-session.conf",
+            platform: "posix",
+            discovery: vec!["remote_access_tools"],
+            queries: vec![
+                q("postern_ip_kvm_devices",
+                  "SELECT tool_id, name, evidence, path FROM remote_access_tools WHERE category = 'ip_kvm';",
+                  DETECT_INTERVAL, false, "posix",
+                  "USB devices presenting an IP-KVM's gadget identity (PiKVM, TinyPilot, JetKVM, BliKVM, GL.iNet Comet, NanoKVM).",
+                  "An IP-KVM lets someone elsewhere drive the laptop with no software on it; identities can be changed, so confirm physically."),
+                q("postern_remote_desktop_enabled",
+                  "SELECT tool_id, name, evidence, path, approved FROM remote_access_tools WHERE evidence_type = 'remote_desktop_enabled';",
+                  DETECT_INTERVAL, false, "posix",
+                  "VNC or RDP servers and built-in screen sharing enabled at boot or login.",
+                  "A remote desktop service that starts by itself is a standing invitation."),
+                q("postern_remote_access_listening",
+                  "SELECT tool_id, name, evidence, pid, port, protocol, user, approved FROM remote_access_tools WHERE evidence_type = 'listening_port' AND confidence = 'high';",
+                  DETECT_INTERVAL, false, "posix",
+                  "Remote access tools accepting connections on this host.",
+                  "A listening remote access tool can be reached directly, not only through its vendor's relay."),
+            ],
+        },
+    ]
+}
+
+/// Name-based detection on core tables, generated from the catalogs.
+fn core_packs(catalog: &Catalog, agents: &AgentCatalog) -> Vec<Pack> {
+    let tools = || catalog.tools.iter().filter(|t| !t.generic);
+    let posix_procs =
+        in_list(tools().flat_map(|t| t.linux.process_names.iter().chain(&t.macos.process_names)));
+    let win_procs = in_list(tools().flat_map(|t| t.windows.process_names.iter()));
+    let debs = in_list(tools().flat_map(|t| t.linux.packages.iter()));
+    let bundles = in_list(tools().flat_map(|t| t.macos.bundle_ids.iter()));
+    let win_services = in_list(tools().flat_map(|t| t.windows.services.iter()));
+    let programs: Vec<String> = tools()
+        .flat_map(|t| t.windows.programs.iter())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .map(|p| format!("name LIKE {}", lit(&format!("{}%", p.replace('%', "")))))
+        .collect();
+    let extensions = in_list(tools().flat_map(|t| t.browser_extensions.iter()));
+    let mut usb_terms = Vec::new();
+    for t in tools().filter(|t| t.category == Category::IpKvm) {
+        for u in &t.usb {
+            let mut parts = Vec::new();
+            if let Some(v) = &u.vendor_id {
+                parts.push(format!("vendor_id = {}", lit(v)));
+            }
+            if let Some(v) = &u.product_id {
+                parts.push(format!("model_id = {}", lit(v)));
+            }
+            if let Some(v) = &u.manufacturer {
+                parts.push(format!("vendor = {} COLLATE NOCASE", lit(v)));
+            }
+            if let Some(v) = &u.product {
+                parts.push(format!("model = {} COLLATE NOCASE", lit(v)));
+            }
+            if !parts.is_empty() {
+                usb_terms.push(format!("({})", parts.join(" AND ")));
+            }
+        }
+    }
+    let usb_terms: BTreeSet<String> = usb_terms.into_iter().collect();
+    // Ports that name one tool, not shared defaults such as 5900 or 3389.
+    let mut port_owners: std::collections::BTreeMap<(u32, String), BTreeSet<&str>> =
+        Default::default();
+    for t in tools() {
+        for p in &t.ports {
+            port_owners
+                .entry((p.port, p.protocol.clone()))
+                .or_default()
+                .insert(t.id.as_str());
+        }
+    }
+    let ports: BTreeSet<u32> = port_owners
+        .iter()
+        .filter(|(_, owners)| owners.len() == 1)
+        .map(|((port, _), _)| *port)
+        .collect();
+    let ports = ports
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+
+    let agent_procs = in_list(
+        agents
+            .agents
+            .iter()
+            .flat_map(|a| a.linux.process_names.iter().chain(&a.macos.process_names)),
+    );
+    let agent_debs = in_list(agents.agents.iter().flat_map(|a| a.linux.packages.iter()));
+    let agent_bundles = in_list(agents.agents.iter().flat_map(|a| a.macos.bundle_ids.iter()));
+    let agent_win_services = in_list(agents.agents.iter().flat_map(|a| a.windows.services.iter()));
+    let agent_win_procs = in_list(
+        agents
+            .agents
+            .iter()
+            .flat_map(|a| a.windows.process_names.iter()),
+    );
+
+    let detect = "Name-based detection from postern's catalog, for hosts without the extension.";
+    vec![
+        Pack {
+            file: "postern-core-remote-access.conf",
+            platform: "all",
+            discovery: Vec::new(),
+            queries: vec![
+                q("postern_core_ra_processes", &format!("SELECT pid, name, path, cmdline, uid FROM processes WHERE name IN ({posix_procs});"), DETECT_INTERVAL, false, "posix",
+                  "Running processes named like a remote access tool (Linux, macOS).", detect),
+                q("postern_core_ra_processes_windows", &format!("SELECT pid, name, path, cmdline FROM processes WHERE lower(name) IN ({});", win_procs.to_lowercase()), DETECT_INTERVAL, false, "windows",
+                  "Running processes named like a remote access tool (Windows).", detect),
+                q("postern_core_ra_deb_packages", &format!("SELECT name, version, maintainer FROM deb_packages WHERE name IN ({debs});"), DETECT_INTERVAL, false, "linux",
+                  "Debian packages of remote access tools.", detect),
+                q("postern_core_ra_rpm_packages", &format!("SELECT name, version, vendor, install_time FROM rpm_packages WHERE name IN ({debs});"), DETECT_INTERVAL, false, "linux",
+                  "RPM packages of remote access tools.", detect),
+                q("postern_core_ra_apps", &format!("SELECT name, path, bundle_identifier, bundle_short_version FROM apps WHERE bundle_identifier IN ({bundles});"), DETECT_INTERVAL, false, "darwin",
+                  "macOS applications of remote access tools, by bundle identifier.", detect),
+                q("postern_core_ra_programs", &format!("SELECT name, version, publisher, install_location, install_date FROM programs WHERE {};", programs.join(" OR ")), DETECT_INTERVAL, false, "windows",
+                  "Installed Windows programs of remote access tools.", detect),
+                q("postern_core_ra_services", &format!("SELECT name, display_name, status, start_type, path FROM services WHERE name IN ({win_services});"), DETECT_INTERVAL, false, "windows",
+                  "Windows services of remote access tools and RMM agents.", detect),
+                q("postern_core_ra_chrome_extensions", &format!("SELECT browser_type, uid, name, identifier, version, profile_path FROM chrome_extensions WHERE identifier IN ({extensions});"), DETECT_INTERVAL, false, "all",
+                  "Browser extensions of remote access tools (Chrome Remote Desktop and others).", detect),
+                q("postern_core_ip_kvm_usb", &format!("SELECT vendor, vendor_id, model, model_id, serial FROM usb_devices WHERE {};", usb_terms.into_iter().collect::<Vec<_>>().join(" OR ")), DETECT_INTERVAL, false, "posix",
+                  "USB devices presenting an IP-KVM's gadget identity.", "An IP-KVM drives the laptop without any software on it; identities can be changed, so confirm physically."),
+                q("postern_core_ra_listening_ports", &format!("SELECT lp.port, lp.protocol, lp.address, p.pid, p.name, p.path FROM listening_ports lp JOIN processes p USING (pid) WHERE lp.port IN ({ports});"), DETECT_INTERVAL, false, "all",
+                  "Sockets listening on a port that only one remote access tool uses by default.", detect),
+            ],
+        },
+        Pack {
+            file: "postern-core-edr.conf",
+            platform: "all",
+            discovery: Vec::new(),
+            queries: vec![
+                q("postern_core_edr_processes", &format!("SELECT pid, name, path FROM processes WHERE name IN ({agent_procs});"), DETECT_INTERVAL, false, "posix",
+                  "Running security agents (EDR, anti-malware, telemetry) on Linux and macOS.", "An EDR that stops running leaves the host blind: its process row is removed."),
+                q("postern_core_edr_processes_windows", &format!("SELECT pid, name, path FROM processes WHERE lower(name) IN ({});", agent_win_procs.to_lowercase()), DETECT_INTERVAL, false, "windows",
+                  "Running security agents on Windows.", "An EDR that stops running leaves the host blind: its process row is removed."),
+                q("postern_core_edr_packages", &format!("SELECT name, version FROM deb_packages WHERE name IN ({agent_debs}) UNION SELECT name, version FROM rpm_packages WHERE name IN ({agent_debs});"), HOURLY, false, "linux",
+                  "Installed security agent packages on Linux.", "Coverage: which hosts have which agent installed."),
+                q("postern_core_edr_apps", &format!("SELECT name, bundle_identifier, bundle_short_version FROM apps WHERE bundle_identifier IN ({agent_bundles});"), HOURLY, false, "darwin",
+                  "Installed security agent applications on macOS.", "Coverage: which hosts have which agent installed."),
+                q("postern_core_edr_services", &format!("SELECT name, display_name, status, start_type FROM services WHERE name IN ({agent_win_services});"), DETECT_INTERVAL, false, "windows",
+                  "Security agent services on Windows with their state and start type.", "A stopped or disabled EDR service is a broken control."),
+            ],
+        },
+    ]
+}
+
+/// Every pack.
+pub fn packs(catalog: &Catalog, agents: &AgentCatalog) -> Vec<Pack> {
+    let mut all = postern_packs();
+    all.extend(core_packs(catalog, agents));
+    all
+}
+
+/// A pack in osquery's JSON format.
+pub fn pack_json(pack: &Pack) -> String {
+    let mut queries = Map::new();
+    for query in &pack.queries {
+        queries.insert(
+            query.name.to_string(),
+            json!({
+                "query": query.sql,
+                "interval": query.interval,
+                "description": query.description,
+                "value": query.value,
+                "platform": query.platform,
+                "snapshot": query.snapshot,
+            }),
+        );
+    }
+    let mut obj = Map::new();
+    obj.insert("platform".into(), Value::String(pack.platform.into()));
+    if !pack.discovery.is_empty() {
+        obj.insert(
+            "discovery".into(),
+            Value::Array(
+                pack.discovery
+                    .iter()
+                    .map(|t| Value::String(discovery_sql(t)))
+                    .collect(),
+            ),
+        );
+    }
+    obj.insert("queries".into(), Value::Object(queries));
+    let mut text = serde_json::to_string_pretty(&Value::Object(obj)).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// osquery platform names to Fleet's.
+fn fleet_platform(platform: &str) -> &'static str {
+    match platform {
+        "posix" => "darwin,linux",
+        "linux" => "linux",
+        "darwin" => "darwin",
+        "windows" => "windows",
+        _ => "darwin,linux,windows",
+    }
+}
+
+/// A YAML scalar: JSON strings are valid YAML double-quoted scalars.
+fn y(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+/// Fleet GitOps reports mirroring the scheduled queries.
+pub fn fleet_reports(packs: &[Pack]) -> String {
+    let mut out = String::from("# Generated by `postern packs generate`; do not edit.\n# Fleet GitOps reports (`fleetctl gitops`): the packs' scheduled queries.\n");
+    for pack in packs {
+        for query in &pack.queries {
+            let logging = if query.snapshot {
+                "snapshot"
+            } else {
+                "differential"
+            };
+            let _ = write!(
+                out,
+                "- name: {}\n  description: {}\n  query: {}\n  platform: {}\n  interval: {}\n  observer_can_run: true\n  automations_enabled: true\n  logging: {logging}\n",
+                y(query.name),
+                y(&query.description),
+                y(&query.sql),
+                y(fleet_platform(query.platform)),
+                query.interval,
+            );
+        }
+    }
+    out
+}
+
+/// A Fleet policy: passes when its query returns a row.
+pub struct Policy {
+    pub name: &'static str,
+    pub query: &'static str,
+    pub description: &'static str,
+    pub resolution: &'static str,
+    pub platform: &'static str,
+    pub critical: bool,
+    pub run_script: Option<&'static str>,
+}
+
+pub fn policies() -> Vec<Policy> {
+    vec![
+        Policy {
+            name: "postern: EDR agent healthy",
+            query: "SELECT 1 FROM security_control_health WHERE control = 'edr' AND status = 'pass';",
+            description: "A required EDR or anti-malware agent is installed, running, enabled at boot and reporting.",
+            resolution: "Open postern_control_failures for this host to see which agent is broken and why. If the agent is installed but stopped, the remediation script restarts it; otherwise reinstall it from the software portal and check it reaches its console.",
+            platform: "linux,darwin",
+            critical: true,
+            run_script: Some("scripts/remediation/restart-edr.sh"),
+        },
+        Policy {
+            name: "postern: no unapproved remote access tool",
+            query: "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM remote_access_tools WHERE approved = 0 AND confidence != 'low');",
+            description: "No remote access tool, RMM agent, VNC/RDP server, tunnel or IP-KVM outside the approved list is installed, running or plugged in.",
+            resolution: "Look at remote_access_tools on the host to see the tool and every piece of evidence. Ask the user why it is there. Remove the package with the remediation script (it only removes unapproved remote access packages), then check no process, service or USB device remains; escalate an IP-KVM to security.",
+            platform: "linux,darwin",
+            critical: true,
+            run_script: Some("scripts/remediation/remove-unapproved-remote-access.sh"),
+        },
+        Policy {
+            name: "postern: no unmanaged new software in the last 30 days",
+            query: "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM new_software_since_enrollment WHERE managed = 0 AND install_time > CAST(strftime('%s', 'now') AS INTEGER) - 30 * 86400);",
+            description: "Everything installed in the last 30 days is covered by the policy's software.managed rules.",
+            resolution: "List new_software_since_enrollment WHERE managed = 0 for the host. Approve the software (add a software.managed rule) or ask the user to remove it; remote access tools among it go to security.",
+            platform: "linux,darwin",
+            critical: false,
+            run_script: None,
+        },
+        Policy {
+            name: "postern: disk encryption",
+            query: "SELECT 1 FROM security_control_health WHERE control IN ('disk_encryption', 'filevault') AND status = 'pass';",
+            description: "The root filesystem is on a LUKS device (Linux), or FileVault is on (macOS).",
+            resolution: "Linux: the disk must be reinstalled with full-disk encryption; schedule a reimage with the user. macOS: turn on FileVault (System Settings > Privacy & Security) and escrow the key in the MDM.",
+            platform: "linux,darwin",
+            critical: true,
+            run_script: None,
+        },
+        Policy {
+            name: "postern: firewall on",
+            query: "SELECT 1 FROM security_control_health WHERE control IN ('firewall', 'macos_firewall') AND status = 'pass';",
+            description: "A host firewall is active (ufw, firewalld, nftables or iptables on Linux; the application firewall on macOS).",
+            resolution: "Linux: run the remediation script, which enables ufw or firewalld when one is installed and does nothing otherwise. macOS: turn on the firewall in System Settings > Network > Firewall or push the firewall profile.",
+            platform: "linux,darwin",
+            critical: false,
+            run_script: Some("scripts/remediation/enable-firewall.sh"),
+        },
+        Policy {
+            name: "postern: automatic updates",
+            query: "SELECT 1 FROM security_control_health WHERE control IN ('auto_updates', 'macos_auto_updates') AND status = 'pass';",
+            description: "Security updates install automatically (unattended-upgrades or dnf-automatic; Software Update on macOS).",
+            resolution: "Debian/Ubuntu: install unattended-upgrades and enable it (dpkg-reconfigure -plow unattended-upgrades). Fedora/RHEL: install dnf-automatic and enable dnf-automatic-install.timer. macOS: enable automatic updates in System Settings > General > Software Update.",
+            platform: "linux,darwin",
+            critical: false,
+            run_script: None,
+        },
+        Policy {
+            name: "postern: enrollment baseline intact",
+            query: "SELECT 1 FROM security_control_health WHERE control = 'postern_baseline' AND status = 'pass';",
+            description: "postern's enrollment baseline exists and its digest matches.",
+            resolution: "A damaged or vanished baseline means someone touched /var/lib/postern. Keep baseline.json.damaged, tell security, and only after their review run postern baseline init --force on the host.",
+            platform: "linux,darwin",
+            critical: true,
+            run_script: None,
+        },
+    ]
+}
+
+pub fn fleet_policies() -> String {
+    let mut out = String::from("# Generated by `postern packs generate`; do not edit.\n# Fleet GitOps policies: a policy passes when its query returns a row.\n");
+    for p in policies() {
+        let _ = write!(
+            out,
+            "- name: {}\n  description: {}\n  resolution: {}\n  query: {}\n  platform: {}\n  critical: {}\n",
+            y(p.name),
+            y(p.description),
+            y(p.resolution),
+            y(p.query),
+            y(p.platform),
+            p.critical
+        );
+        if let Some(script) = p.run_script {
+            let _ = writeln!(
+                out,
+                "  run_script:\n    path: {}",
+                y(&format!("../{script}"))
+            );
+        }
+    }
+    out
+}
+
+/// Every generated file: (path relative to the repository, content).
+pub fn files(catalog: &Catalog, agents: &AgentCatalog) -> Vec<(String, String)> {
+    let all = packs(catalog, agents);
+    let mut out: Vec<(String, String)> = all
+        .iter()
+        .map(|p| (format!("packs/{}", p.file), pack_json(p)))
+        .collect();
+    out.push(("fleet/reports.yml".into(), fleet_reports(&all)));
+    out.push(("fleet/policies.yml".into(), fleet_policies()));
+    out
+}
