@@ -160,3 +160,34 @@ fn new_software_on_this_host_answers() {
     assert_eq!(row["remote_access_tool"], "ngrok");
     assert_eq!(row["in_baseline"], "0");
 }
+
+#[test]
+fn argv0_names_a_process_whose_executable_does_not() {
+    use std::os::unix::process::CommandExt;
+    let child = Killed(
+        Command::new("/bin/sleep")
+            .arg0("rustdesk")
+            .arg("30")
+            .spawn()
+            .unwrap(),
+    );
+    let pid = child.0.id();
+    let context =
+        format!(r#"{{"constraints":[{{"name":"pid","list":[{{"op":2,"expr":"{pid}"}}]}}]}}"#);
+    let result = live_engine()
+        .generate("remote_access_tools", &context)
+        .unwrap();
+    let rows = to_json(result.columns, &result.rows);
+    let process: Vec<_> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["evidence_type"] == "process")
+        .collect();
+    assert_eq!(process.len(), 1, "{rows:?}");
+    assert_eq!(process[0]["tool_id"], "rustdesk");
+    assert!(process[0]["evidence"]
+        .as_str()
+        .unwrap()
+        .starts_with("process rustdesk"));
+}

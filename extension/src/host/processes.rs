@@ -46,6 +46,42 @@ impl Process {
     }
 }
 
+/// Interpreters whose first argument names the program really running.
+const INTERPRETERS: &[&str] = &[
+    "sh", "bash", "dash", "zsh", "perl", "ruby", "node", "java", "mono",
+];
+
+fn is_interpreter(name: &str) -> bool {
+    INTERPRETERS.contains(&name) || name.starts_with("python")
+}
+
+/// Further names of a process from its command line: `argv[0]`, and for an
+/// interpreter the script or program it runs (`python3 /usr/bin/xpra` ->
+/// `xpra`). Pure.
+pub fn argv_names<'a>(exe: Option<&str>, argv: &'a [String]) -> Vec<&'a str> {
+    let mut names = Vec::new();
+    let Some(argv0) = argv.first() else {
+        return names;
+    };
+    names.push(crate::root::basename(argv0));
+    let interpreter = exe.map(crate::root::basename).is_some_and(is_interpreter)
+        || is_interpreter(crate::root::basename(argv0));
+    if interpreter {
+        if let Some(script) = argv.iter().skip(1).find(|a| !a.starts_with('-')) {
+            names.push(crate::root::basename(script));
+        }
+    }
+    names.retain(|n| !n.is_empty());
+    names
+}
+
+/// Reads a process's command line (for names the executable does not give).
+pub fn read_argv(root: &HostRoot, pid: i64) -> Vec<String> {
+    root.read_prefix(&proc_path(pid, "cmdline"), CMDLINE_CAP)
+        .map(|b| parse_cmdline(&b))
+        .unwrap_or_default()
+}
+
 /// Splits `/proc/PID/cmdline` (NUL-separated). Pure.
 pub fn parse_cmdline(bytes: &[u8]) -> Vec<String> {
     bytes
@@ -195,6 +231,21 @@ mod tests {
         assert_eq!(p.names(), ["chrome-remote-desktop-host", "chrome-remote-d"]);
         assert!(parse_cmdline(b"").is_empty());
         assert_eq!(parse_cmdline(b"\xff\xfe\0x"), ["\u{fffd}\u{fffd}", "x"]);
+    }
+
+    #[test]
+    fn names_from_argv() {
+        let argv = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let xpra = argv(&["/usr/bin/python3", "-s", "/usr/bin/xpra", "start"]);
+        assert_eq!(
+            argv_names(Some("/usr/bin/python3.11"), &xpra),
+            ["python3", "xpra"]
+        );
+        let renamed = argv(&["anydesk", "--tray"]);
+        assert_eq!(argv_names(Some("/tmp/x/a.out"), &renamed), ["anydesk"]);
+        let tv = argv(&["/bin/sh", "/opt/teamviewer/tv_bin/script/teamviewer"]);
+        assert_eq!(argv_names(Some("/usr/bin/dash"), &tv), ["sh", "teamviewer"]);
+        assert!(argv_names(Some("/bin/true"), &[]).is_empty());
     }
 
     #[test]

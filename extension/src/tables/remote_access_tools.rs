@@ -219,13 +219,26 @@ fn collect_processes(
     };
     for process in list {
         let mut tools: Vec<ToolIndex> = Vec::new();
-        let mut via = "";
+        let mut via = String::new();
         for name in process.names() {
             let hits = scan.catalog.by_process_name(name);
             if !hits.is_empty() {
                 tools.extend(hits);
-                via = name;
+                via = name.to_string();
                 break;
+            }
+        }
+        if tools.is_empty() && process.argv.is_empty() {
+            // The executable names no tool: argv[0] (a renamed copy run
+            // under a tool's name) or an interpreter's script might.
+            let argv = processes::read_argv(scan.root, process.pid);
+            for name in processes::argv_names(process.exe.as_deref(), &argv) {
+                let hits = scan.catalog.by_process_name(name);
+                if !hits.is_empty() {
+                    tools.extend(hits);
+                    via = name.to_string();
+                    break;
+                }
             }
         }
         if tools.is_empty() {
