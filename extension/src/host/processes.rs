@@ -4,6 +4,8 @@
 //! link cannot be read (another user's process when not root), by `argv[0]`
 //! from `/proc/PID/cmdline`, then by the kernel's `comm`, which is cut to 15
 //! characters (`chrome-remote-desktop-host` shows as `chrome-remote-d`).
+//! Tables that need more (a copy run under another name, a script run by an
+//! interpreter) read the command line with [`read_argv`] and [`argv_names`].
 
 use std::collections::BTreeSet;
 
