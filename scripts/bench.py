@@ -197,7 +197,11 @@ def main():
     print(row("(d) postern query new_software_since_enrollment (live)", g))
     print(row("(d) zcat -f /var/log/dpkg.log* + dpkg-query -W (live)", h))
     print(f"ratio (c) wall {e[0] / f_[0]:.2f}, cpu {e[1] / f_[1]:.2f}; (d) wall {g[0] / h[0]:.2f}, cpu {g[1] / h[1]:.2f}")
-    cost, share = schedule_cost(args.binary, args.runs, os.path.join(tempfile.mkdtemp(prefix="psched"), "state"))
+    sched_dir = tempfile.mkdtemp(prefix="psched", dir=os.path.join(REPO, "target"))
+    try:
+        cost, share = schedule_cost(args.binary, args.runs, os.path.join(sched_dir, "state"))
+    finally:
+        shutil.rmtree(sched_dir, ignore_errors=True)
     print("schedule: cpu ms per generate " + ", ".join(f"{t} {c:.1f}" for t, c in cost.items())
           + f"; the postern packs cost {share:.3f} % of one core on average")
     used, rss = idle(args.binary, args.idle_seconds)

@@ -82,6 +82,21 @@ enum Command {
         #[command(subcommand)]
         command: BaselineCommand,
     },
+    /// Coverage, grades and time-to-detect / time-to-resolve from osquery result logs.
+    Report {
+        /// Result log files or directories (plain or gzip); `-` for standard input.
+        #[arg(default_value = "-")]
+        inputs: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = AuditFormat::Text)]
+        format: AuditFormat,
+        /// Write a demo log for --hosts hosts over --days days to this file instead.
+        #[arg(long, value_name = "FILE")]
+        demo: Option<PathBuf>,
+        #[arg(long, default_value_t = 50)]
+        hosts: usize,
+        #[arg(long, default_value_t = 14)]
+        days: i64,
+    },
     /// Query packs for osquery and Fleet.
     Packs {
         #[command(subcommand)]
@@ -336,6 +351,37 @@ fn run(command: Command) -> Result<ExitCode, String> {
             command: PolicyCommand::Validate { file },
         } => validate_policy(&file, &mut out).map_err(io),
         Command::Baseline { command } => baseline_command(command, &mut out).map_err(io),
+        Command::Report {
+            inputs,
+            format,
+            demo,
+            hosts,
+            days,
+        } => {
+            if let Some(path) = demo {
+                let n = crate::report::demo::write(&path, hosts, days.max(1))
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                writeln!(
+                    out,
+                    "wrote {n} lines for {hosts} hosts over {days} days to {}",
+                    path.display()
+                )
+                .map_err(io)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let analysis = crate::report::analyze(&inputs)?;
+            let report = analysis.to_json();
+            match format {
+                AuditFormat::Text => out
+                    .write_all(crate::report::to_text(&report).as_bytes())
+                    .map_err(io)?,
+                AuditFormat::Json => {
+                    serde_json::to_writer_pretty(&mut out, &report).map_err(|e| e.to_string())?;
+                    writeln!(out).map_err(io)?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Packs {
             command: PacksCommand::Generate { out: dir },
         } => {

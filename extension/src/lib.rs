@@ -16,6 +16,7 @@ pub mod inventory;
 pub mod output;
 pub mod packs;
 pub mod policy;
+pub mod report;
 pub mod root;
 pub mod runtime;
 pub mod table;

@@ -194,3 +194,70 @@ fn baseline_init_show_verify_and_damage() {
         .status
         .success());
 }
+
+#[test]
+fn report_reads_plain_gzip_directories_and_stdin() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("logs/osqueryd.results.log");
+    std::fs::create_dir_all(demo.parent().unwrap()).unwrap();
+    let out = postern(&[
+        "report",
+        "--demo",
+        demo.to_str().unwrap(),
+        "--hosts",
+        "40",
+        "--days",
+        "7",
+    ]);
+    assert!(out.status.success());
+    // The same lines, gzip-compressed, in a rotated file beside it.
+    let text = std::fs::read(&demo).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&text).unwrap();
+    let gz_path = dir.path().join("more.log.1.gz");
+    std::fs::write(&gz_path, gz.finish().unwrap()).unwrap();
+
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = postern(args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let plain = json(&["report", "--format", "json", demo.to_str().unwrap()]);
+    let gzipped = json(&["report", "--format", "json", gz_path.to_str().unwrap()]);
+    assert_eq!(plain["edr_coverage"], gzipped["edr_coverage"]);
+    assert_eq!(plain["remote_access"]["time_to_resolve"]["median_s"], 1800);
+    // A directory: every file below it.
+    let whole = json(&["report", "--format", "json", dir.path().to_str().unwrap()]);
+    assert_eq!(
+        whole["input"]["lines"],
+        plain["input"]["lines"].as_u64().unwrap() * 2
+    );
+    assert!(
+        whole["input"]["malformed_examples"]
+            .as_array()
+            .unwrap()
+            .len()
+            <= 5
+    );
+
+    // Standard input, as at the end of a pipeline.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_postern"))
+        .args(["report"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&text).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        report.contains("EDR coverage: 68% (27 of 40 hosts)"),
+        "{report}"
+    );
+    assert!(report.contains("malformed: -:100:"), "{report}");
+}
