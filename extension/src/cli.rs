@@ -416,6 +416,12 @@ fn root_at(path: &std::path::Path) -> Result<HostRoot, std::io::Error> {
     }
 }
 
+/// Reports a command's failure on standard error.
+fn failed(e: &dyn std::fmt::Display) -> std::io::Result<ExitCode> {
+    eprintln!("postern: {e}");
+    Ok(ExitCode::FAILURE)
+}
+
 fn baseline_command(command: BaselineCommand, out: &mut dyn Write) -> std::io::Result<ExitCode> {
     use crate::baseline::{self, Store};
     let (root, which) = match &command {
@@ -425,10 +431,7 @@ fn baseline_command(command: BaselineCommand, out: &mut dyn Write) -> std::io::R
     };
     let root = match root {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("postern: cannot use --root {}: {e}", which.display());
-            return Ok(ExitCode::FAILURE);
-        }
+        Err(e) => return failed(&format!("cannot use --root {}: {e}", which.display())),
     };
     let store = Store::new(&root, state_dir_override().as_deref());
     match command {
@@ -444,10 +447,7 @@ fn baseline_command(command: BaselineCommand, out: &mut dyn Write) -> std::io::R
                     )?;
                     Ok(ExitCode::SUCCESS)
                 }
-                Err(e) => {
-                    eprintln!("postern: {e}");
-                    Ok(ExitCode::FAILURE)
-                }
+                Err(e) => failed(&e),
             }
         }
         BaselineCommand::Verify { .. } => match store.load() {
@@ -461,10 +461,7 @@ fn baseline_command(command: BaselineCommand, out: &mut dyn Write) -> std::io::R
                 )?;
                 Ok(ExitCode::SUCCESS)
             }
-            Err(e) => {
-                eprintln!("postern: {e}");
-                Ok(ExitCode::FAILURE)
-            }
+            Err(e) => failed(&e),
         },
         BaselineCommand::Show { format, .. } => match store.load() {
             Ok(b) => {
@@ -498,10 +495,7 @@ fn baseline_command(command: BaselineCommand, out: &mut dyn Write) -> std::io::R
                 output::write(out, format, COLS, &rows)?;
                 Ok(ExitCode::SUCCESS)
             }
-            Err(e) => {
-                eprintln!("postern: {e}");
-                Ok(ExitCode::FAILURE)
-            }
+            Err(e) => failed(&e),
         },
     }
 }
@@ -509,10 +503,7 @@ fn baseline_command(command: BaselineCommand, out: &mut dyn Write) -> std::io::R
 fn validate_policy(file: &std::path::Path, out: &mut dyn Write) -> std::io::Result<ExitCode> {
     let catalog = match Catalog::embedded() {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("postern: {e}");
-            return Ok(ExitCode::FAILURE);
-        }
+        Err(e) => return failed(e),
     };
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,

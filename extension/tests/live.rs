@@ -36,6 +36,22 @@ fn live_engine() -> Engine {
     )
 }
 
+/// The process rows `remote_access_tools` reports for one pid.
+fn process_rows(pid: u32) -> Vec<serde_json::Value> {
+    let context =
+        format!(r#"{{"constraints":[{{"name":"pid","list":[{{"op":2,"expr":"{pid}"}}]}}]}}"#);
+    let result = live_engine()
+        .generate("remote_access_tools", &context)
+        .unwrap();
+    let rows = to_json(result.columns, &result.rows);
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["evidence_type"] == "process")
+        .cloned()
+        .collect()
+}
+
 #[test]
 fn finds_a_running_program_named_like_a_tool() {
     let dir = tempfile::tempdir().unwrap();
@@ -44,18 +60,8 @@ fn finds_a_running_program_named_like_a_tool() {
     let child = Killed(Command::new(&fake).arg("30").spawn().unwrap());
     let pid = child.0.id();
 
-    let context =
-        format!(r#"{{"constraints":[{{"name":"pid","list":[{{"op":2,"expr":"{pid}"}}]}}]}}"#);
-    let result = live_engine()
-        .generate("remote_access_tools", &context)
-        .unwrap();
-    let rows = to_json(result.columns, &result.rows);
-    let rows = rows.as_array().unwrap();
-    let process: Vec<_> = rows
-        .iter()
-        .filter(|r| r["evidence_type"] == "process")
-        .collect();
-    assert_eq!(process.len(), 1, "{rows:?}");
+    let process = process_rows(pid);
+    assert_eq!(process.len(), 1, "{process:?}");
     assert_eq!(process[0]["tool_id"], "rustdesk");
     assert_eq!(process[0]["pid"], pid.to_string());
     assert_eq!(process[0]["path"], fake.display().to_string());
@@ -172,19 +178,8 @@ fn argv0_names_a_process_whose_executable_does_not() {
             .unwrap(),
     );
     let pid = child.0.id();
-    let context =
-        format!(r#"{{"constraints":[{{"name":"pid","list":[{{"op":2,"expr":"{pid}"}}]}}]}}"#);
-    let result = live_engine()
-        .generate("remote_access_tools", &context)
-        .unwrap();
-    let rows = to_json(result.columns, &result.rows);
-    let process: Vec<_> = rows
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["evidence_type"] == "process")
-        .collect();
-    assert_eq!(process.len(), 1, "{rows:?}");
+    let process = process_rows(pid);
+    assert_eq!(process.len(), 1, "{process:?}");
     assert_eq!(process[0]["tool_id"], "rustdesk");
     assert!(process[0]["evidence"]
         .as_str()
