@@ -151,9 +151,9 @@ pub fn parse(text: &str) -> Result<Baseline, String> {
     Ok(b)
 }
 
-/// The state directory (a host path).
-pub fn state_dir_host_path() -> &'static str {
-    if cfg!(target_os = "macos") {
+/// The state directory of a host (a host path).
+pub fn state_dir_host_path(root: &HostRoot) -> &'static str {
+    if root.is_macos() {
         paths::STATE_DIR_MACOS
     } else {
         paths::STATE_DIR_LINUX
@@ -176,7 +176,7 @@ impl Store {
     /// The host's state directory, or `dir` when given.
     pub fn new(root: &HostRoot, dir: Option<&Path>) -> Store {
         Store {
-            dir: dir.map_or_else(|| root.path(state_dir_host_path()), Path::to_path_buf),
+            dir: dir.map_or_else(|| root.path(state_dir_host_path(root)), Path::to_path_buf),
             owner: root.trusted_owner(),
         }
     }

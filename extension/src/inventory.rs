@@ -257,7 +257,8 @@ fn portable(host: &Snapshot<'_>, deadline: Deadline, warnings: &mut Vec<String>)
     let mut walker = Walker::new(root, WALK_LIMITS, deadline);
     for dir in &starts {
         walker.walk_named(dir, &maybe_executable, &mut |f| {
-            if worth_opening(&f.name, f.mode) {
+            // Executables inside app bundles are the bundles' business.
+            if worth_opening(&f.name, f.mode) && !f.path.contains(".app/") {
                 candidates.push(f);
             }
         });

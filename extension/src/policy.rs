@@ -147,9 +147,9 @@ impl fmt::Display for PolicyProblems {
     }
 }
 
-/// The default policy location for this platform, as a host path.
-pub fn default_policy_host_path() -> &'static str {
-    if cfg!(target_os = "macos") {
+/// The default policy location of a host (macOS or Linux), as a host path.
+pub fn default_policy_host_path(root: &HostRoot) -> &'static str {
+    if root.is_macos() {
         paths::DEFAULT_POLICY_MACOS
     } else {
         paths::DEFAULT_POLICY_LINUX
@@ -505,7 +505,7 @@ pub fn load_policy(
     let (fs_path, shown) = match source {
         PolicySource::Explicit(p) => (p.clone(), p.display().to_string()),
         PolicySource::Default => {
-            let host = default_policy_host_path();
+            let host = default_policy_host_path(root);
             (root.path(host), host.to_string())
         }
     };
@@ -527,7 +527,7 @@ pub fn load_policy(
     // runs postern. An explicit file is held to root's standard when postern
     // runs as root.
     let trusted = match source {
-        PolicySource::Default => root.check_trusted(default_policy_host_path()),
+        PolicySource::Default => root.check_trusted(default_policy_host_path(root)),
         PolicySource::Explicit(_) if enforce_trust => trust_check(&fs_path),
         PolicySource::Explicit(_) => Ok(()),
     };

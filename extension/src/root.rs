@@ -202,6 +202,15 @@ impl HostRoot {
         }
     }
 
+    /// True when the tree is a macOS system (live, or a mounted image on any
+    /// host): its policy and state live in macOS locations.
+    pub fn is_macos(&self) -> bool {
+        if self.is_system() {
+            return cfg!(target_os = "macos");
+        }
+        self.exists(paths::MACOS_SYSTEM_VERSION)
+    }
+
     pub fn is_system(&self) -> bool {
         self.canonical_base == Path::new("/")
     }

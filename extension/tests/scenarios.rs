@@ -365,6 +365,12 @@ fn software_that_arrived_after_enrollment() {
             == 64
     );
     assert!(find("Easy Screen Share").is_some(), "Firefox add-on");
+    assert_eq!(find("ngrok").unwrap()["source"], "snap");
+    assert_eq!(
+        find("com.rustdesk.RustDesk").unwrap()["installed_by"],
+        "bob",
+        "per-user flatpak"
+    );
     for before in [
         "coreutils",
         "google-chrome-stable",
@@ -375,6 +381,44 @@ fn software_that_arrived_after_enrollment() {
     ] {
         assert!(find(before).is_none(), "{before} is not new");
     }
+}
+
+#[test]
+fn macos_software_from_files() {
+    check("macos_workstation", "new_software_since_enrollment");
+    let (rows, _) = masked_rows("macos_workstation", "new_software_since_enrollment", "");
+    let rows = rows.as_array().unwrap();
+    let find = |name: &str| rows.iter().find(|r| r["name"] == name);
+    assert_eq!(find("cloudflared").unwrap()["source"], "homebrew");
+    // A formula's install time comes from its receipt, not from file times.
+    let host = engine("macos_workstation");
+    let result = host
+        .engine
+        .generate("new_software_since_enrollment", "")
+        .unwrap();
+    let unmasked = postern::output::to_json(result.columns, &result.rows);
+    let formula = unmasked
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "cloudflared")
+        .unwrap()
+        .clone();
+    assert_eq!(formula["install_time"], "1769990400");
+    assert_eq!(find("rustdesk (cask)").unwrap()["version"], "1.3.7");
+    assert_eq!(
+        find("com.philandro.anydesk").unwrap()["remote_access_tool"],
+        "anydesk"
+    );
+    assert_eq!(
+        find("com.philandro.anydesk").unwrap()["enrollment_source"],
+        "policy"
+    );
+    assert!(
+        rows.iter()
+            .all(|r| !r["path"].as_str().unwrap().contains(".app/")),
+        "no executables from inside bundles"
+    );
 }
 
 #[test]
