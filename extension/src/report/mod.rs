@@ -488,11 +488,38 @@ pub fn to_text(r: &Value) -> String {
     s
 }
 
+/// Inputs at least this large get a progress bar (when stderr is a terminal).
+const PROGRESS_THRESHOLD: u64 = 64 << 20;
+
+/// A progress bar over the input bytes, when a person is watching and the
+/// input is large; hidden otherwise.
+fn progress(files: &[std::path::PathBuf]) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    let total: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    if !std::io::stderr().is_terminal() || total < PROGRESS_THRESHOLD {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
 /// Reads every source into a new analysis.
 pub fn analyze(paths: &[std::path::PathBuf]) -> Result<Analyzer, String> {
     let mut a = Analyzer::default();
     let files = input::expand(paths).map_err(|e| format!("cannot list the inputs: {e}"))?;
+    let bar = progress(&files);
     for file in files {
+        // Compressed files advance the bar by their size on disk once read.
+        let on_disk = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
         let shown = file.display().to_string();
         let mut reader = match input::open(&file) {
             Ok(r) => r,
@@ -508,7 +535,9 @@ pub fn analyze(paths: &[std::path::PathBuf]) -> Result<Analyzer, String> {
             Ok(bytes) => a.bytes += bytes,
             Err(e) => a.malformed_line(&shown, 0, format!("read stopped: {e}")),
         }
+        bar.inc(on_disk);
     }
+    bar.finish_and_clear();
     Ok(a)
 }
 
