@@ -6,7 +6,7 @@
 //! used; a unit test keeps the shipped files valid. Lookups go through
 //! indexes built once, so matching a process or package costs a hash lookup.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::LazyLock;
 
@@ -310,10 +310,6 @@ impl Catalog {
         self.by_id.get(id).copied()
     }
 
-    pub fn ids(&self) -> BTreeSet<&str> {
-        self.tools.iter().map(|t| t.id.as_str()).collect()
-    }
-
     /// Tools whose executable is called `name` (Linux/macOS exact, or a
     /// Windows image name in any case).
     pub fn by_process_name(&self, name: &str) -> &[ToolIndex] {
@@ -395,22 +391,6 @@ impl Catalog {
             }
         }
         hits
-    }
-
-    /// Tools whose install paths (any platform) include `host_path` exactly.
-    pub fn by_install_path(&self, host_path: &str) -> Vec<ToolIndex> {
-        self.tools
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| {
-                t.linux
-                    .paths
-                    .iter()
-                    .chain(&t.macos.paths)
-                    .any(|p| p == host_path)
-            })
-            .map(|(i, _)| i)
-            .collect()
     }
 }
 
@@ -550,6 +530,7 @@ fn validate_tool(tool: &Tool, problems: &mut Vec<String>) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     /// A small catalog for unit and scenario tests, independent of the
     /// shipped data.

@@ -267,14 +267,6 @@ impl HostRoot {
         out
     }
 
-    /// The host path of a filesystem path below the root (for display).
-    pub fn host_path_of(&self, fs_path: &Path) -> String {
-        match fs_path.strip_prefix(&self.base) {
-            Ok(rel) => format!("/{}", rel.display()),
-            Err(_) => fs_path.display().to_string(),
-        }
-    }
-
     /// Resolves a host path to a filesystem path the way the host itself
     /// would (as if chrooted): absolute link targets restart at the root and
     /// `..` stops at it, so no link can lead out of the audited tree.

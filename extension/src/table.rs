@@ -36,10 +36,6 @@ impl ColumnType {
             ColumnType::Double => "DOUBLE",
         }
     }
-
-    pub fn is_numeric(self) -> bool {
-        !matches!(self, ColumnType::Text)
-    }
 }
 
 /// Column option bits, as osquery defines them.
@@ -303,10 +299,6 @@ pub trait Table: Send + Sync {
 /// Turns a typed value into the string osquery expects.
 pub fn text(value: impl Into<String>) -> Option<String> {
     Some(value.into())
-}
-
-pub fn int(value: impl Into<i64>) -> Option<String> {
-    Some(value.into().to_string())
 }
 
 pub fn flag(value: bool) -> Option<String> {
