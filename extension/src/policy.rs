@@ -100,15 +100,6 @@ pub struct LoadedPolicy {
 }
 
 impl LoadedPolicy {
-    /// A policy that approves nothing, for tests and for `--root` runs without one.
-    pub fn empty() -> Self {
-        LoadedPolicy {
-            path: String::new(),
-            state: PolicyState::Missing,
-            policy: Policy::default(),
-        }
-    }
-
     pub fn is_approved(&self, tool_id: &str) -> bool {
         self.policy.approved_remote_access.contains(tool_id)
     }
