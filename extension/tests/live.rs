@@ -52,12 +52,27 @@ fn process_rows(pid: u32) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Starts a program that this process has just written. Another test thread
+/// may fork while the copy's write descriptor is still open; until that child
+/// execs, the kernel refuses to run the file ("Text file busy"), so retry.
+fn spawn_copied(command: &mut Command) -> Child {
+    for _ in 0..50 {
+        match command.spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other.unwrap(),
+        }
+    }
+    command.spawn().unwrap()
+}
+
 #[test]
 fn finds_a_running_program_named_like_a_tool() {
     let dir = tempfile::tempdir().unwrap();
     let fake = dir.path().join("rustdesk");
     std::fs::copy("/bin/sleep", &fake).unwrap();
-    let child = Killed(Command::new(&fake).arg("30").spawn().unwrap());
+    let child = Killed(spawn_copied(Command::new(&fake).arg("30")));
     let pid = child.0.id();
 
     let process = process_rows(pid);
