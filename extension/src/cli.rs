@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -87,8 +87,14 @@ enum Command {
         /// Result log files or directories (plain or gzip); `-` for standard input.
         #[arg(default_value = "-")]
         inputs: Vec<PathBuf>,
-        #[arg(long, value_enum, default_value_t = AuditFormat::Text)]
-        format: AuditFormat,
+        /// Default: from the --output file's extension, else text on a
+        /// terminal and json in a pipeline.
+        #[arg(long, value_enum)]
+        format: Option<ReportFormat>,
+        /// Write the report to this file (replaced whole, never half-written)
+        /// instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
         /// Write a demo log for --hosts hosts over --days days to this file instead.
         #[arg(long, value_name = "FILE")]
         demo: Option<PathBuf>,
@@ -154,6 +160,58 @@ enum BaselineCommand {
 enum AuditFormat {
     Text,
     Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ReportFormat {
+    Text,
+    Json,
+    /// One self-contained page with SVG charts.
+    Html,
+}
+
+impl ReportFormat {
+    /// The format asked for, else the one the output file's name implies,
+    /// else text for a person at a terminal and JSON for a pipeline.
+    fn choose(asked: Option<Self>, output: Option<&Path>) -> Self {
+        use std::io::IsTerminal;
+        if let Some(f) = asked {
+            return f;
+        }
+        let ext = output
+            .and_then(Path::extension)
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("html" | "htm") => Self::Html,
+            Some("json") => Self::Json,
+            Some(_) => Self::Text,
+            None if output.is_none() && !std::io::stdout().is_terminal() => Self::Json,
+            None => Self::Text,
+        }
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory
+/// and a rename, so that a reader never sees half a report.
+fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| format!("--output {} names no file", path.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -354,6 +412,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
         Command::Report {
             inputs,
             format,
+            output,
             demo,
             hosts,
             days,
@@ -369,16 +428,21 @@ fn run(command: Command) -> Result<ExitCode, String> {
                 .map_err(io)?;
                 return Ok(ExitCode::SUCCESS);
             }
+            let format = ReportFormat::choose(format, output.as_deref());
             let analysis = crate::report::analyze(&inputs)?;
             let report = analysis.to_json();
-            match format {
-                AuditFormat::Text => out
-                    .write_all(crate::report::to_text(&report).as_bytes())
-                    .map_err(io)?,
-                AuditFormat::Json => {
-                    serde_json::to_writer_pretty(&mut out, &report).map_err(|e| e.to_string())?;
-                    writeln!(out).map_err(io)?;
+            let text = match format {
+                ReportFormat::Text => crate::report::to_text(&report),
+                ReportFormat::Json => {
+                    let mut s = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+                    s.push('\n');
+                    s
                 }
+                ReportFormat::Html => crate::report::html::to_html(&report),
+            };
+            match output {
+                Some(path) => write_whole(&path, text.as_bytes())?,
+                None => out.write_all(text.as_bytes()).map_err(io)?,
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -247,7 +247,7 @@ fn report_reads_plain_gzip_directories_and_stdin() {
 
     // Standard input, as at the end of a pipeline.
     let mut child = Command::new(env!("CARGO_BIN_EXE_postern"))
-        .args(["report"])
+        .args(["report", "--format", "text"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -256,8 +256,73 @@ fn report_reads_plain_gzip_directories_and_stdin() {
     let out = child.wait_with_output().unwrap();
     let report = String::from_utf8(out.stdout).unwrap();
     assert!(
-        report.contains("EDR coverage: 68% (27 of 40 hosts)"),
+        report.contains("EDR coverage: 82% (33 of 40 hosts)"),
         "{report}"
     );
     assert!(report.contains("malformed: -:100:"), "{report}");
+}
+
+#[test]
+fn report_chooses_its_format_and_writes_whole_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo.log");
+    let d = demo.to_str().unwrap();
+    assert!(
+        postern(&["report", "--demo", d, "--hosts", "12", "--days", "4"])
+            .status
+            .success()
+    );
+    // In a pipeline, without --format: JSON.
+    let out = postern(&["report", d]);
+    assert!(out.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["schema"], "postern.report/1");
+    assert_eq!(json["hosts"]["total"], 12);
+    // --output: the format follows the file's extension.
+    let html = dir.path().join("fleet.html");
+    let out = postern(&["report", d, "-o", html.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    assert!(page.contains("<figure id=\"chart-edr-coverage\""));
+    let text = dir.path().join("fleet.txt");
+    assert!(postern(&["report", d, "-o", text.to_str().unwrap()])
+        .status
+        .success());
+    assert!(std::fs::read_to_string(&text)
+        .unwrap()
+        .starts_with("postern report: 12 hosts"));
+    // An explicit --format wins over the extension.
+    assert!(postern(&[
+        "report",
+        d,
+        "--format",
+        "json",
+        "-o",
+        text.to_str().unwrap()
+    ])
+    .status
+    .success());
+    let again: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&text).unwrap()).unwrap();
+    assert_eq!(again["hosts"]["total"], 12);
+    // A directory that does not exist: a clear error, nothing left behind.
+    let out = postern(&[
+        "report",
+        d,
+        "-o",
+        dir.path().join("no/such/r.html").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write"));
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left.len(), 3, "{left:?}");
 }

@@ -12,6 +12,7 @@
 //! (share of its controls passing). `not_applicable` is left out of both.
 
 pub mod demo;
+pub mod html;
 pub mod input;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,6 +24,8 @@ use input::{Action, Event};
 /// Malformed lines kept as examples.
 const EXAMPLES: usize = 5;
 const DAY: i64 = 86_400;
+/// Software names listed in `new_software.top`, most hosts first.
+const TOP_SOFTWARE: usize = 25;
 
 /// The grade of a share of passing controls (0.0 – 1.0).
 pub fn grade(share: f64) -> &'static str {
@@ -345,17 +348,28 @@ impl Analyzer {
             .filter(|(_, s)| s.open_rows > 0)
             .map(|((h, _), _)| h.as_str())
             .collect();
+        let mut seen_on: BTreeMap<&str, usize> = BTreeMap::new();
+        for ((_, tool), s) in &self.tools {
+            if s.first_seen.is_some() {
+                *seen_on.entry(tool.as_str()).or_default() += 1;
+            }
+        }
         let tools: Vec<Value> = by_tool
             .iter()
-            .map(|(tool, (hosts, first))| json!({"tool_id": tool, "hosts_now": hosts.len(), "first_seen": first}))
+            .map(|(tool, (hosts, first))| {
+                json!({"tool_id": tool, "hosts_now": hosts.len(),
+                       "hosts_seen": seen_on.get(tool).copied().unwrap_or_default(), "first_seen": first})
+            })
             .collect();
 
         // New unmanaged software.
         let mut sw_host: BTreeMap<&str, u64> = BTreeMap::new();
         let mut sw_week: BTreeMap<String, u64> = BTreeMap::new();
         let mut sw_ttd = Vec::new();
-        for ((host, _, _), (first, install)) in &self.software {
+        let mut sw_name: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+        for ((host, source, name), (first, install)) in &self.software {
             *sw_host.entry(host.as_str()).or_default() += 1;
+            *sw_name.entry((name.as_str(), source.as_str())).or_default() += 1;
             let when = install.unwrap_or(*first);
             let week = jiff::Timestamp::from_second(when)
                 .map(|t| {
@@ -370,6 +384,13 @@ impl Analyzer {
                 }
             }
         }
+        let mut top: Vec<((&str, &str), u64)> = sw_name.into_iter().collect();
+        top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let top: Vec<Value> = top
+            .iter()
+            .take(TOP_SOFTWARE)
+            .map(|((name, source), hosts)| json!({"name": name, "source": source, "hosts": hosts}))
+            .collect();
         all_resolved.extend(tool_resolved.iter().copied());
         json!({
             "schema": "postern.report/1",
@@ -391,10 +412,19 @@ impl Analyzer {
             "new_software": {"unmanaged": self.software.len(),
                              "per_host": sw_host.iter().map(|(h, n)| json!({"host": h, "count": n})).collect::<Vec<_>>(),
                              "per_week": sw_week.iter().map(|(w, n)| json!({"week": w, "count": n})).collect::<Vec<_>>(),
+                             "top": top,
                              "time_to_detect": percentiles(&sw_ttd)},
             "time_to_resolve": {"overall": percentiles(&all_resolved), "open_findings": all_open.len() + self.tools.values().filter(|s| s.open_since.is_some()).count()},
         })
     }
+}
+
+/// A Unix time as a UTC date and time.
+fn when(v: &Value) -> String {
+    v.as_i64()
+        .and_then(|t| jiff::Timestamp::from_second(t).ok())
+        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| "-".into())
 }
 
 fn duration(v: &Value) -> String {
@@ -459,10 +489,11 @@ pub fn to_text(r: &Value) -> String {
     ));
     for t in ra["tools"].as_array().into_iter().flatten() {
         s.push_str(&format!(
-            "  {:<28} on {} hosts now, first seen {}\n",
+            "  {:<28} on {} hosts now, {} ever, first seen {}\n",
             t["tool_id"].as_str().unwrap_or(""),
             t["hosts_now"],
-            t["first_seen"]
+            t["hosts_seen"],
+            when(&t["first_seen"])
         ));
     }
     let sw = &r["new_software"];
@@ -472,9 +503,18 @@ pub fn to_text(r: &Value) -> String {
         duration(&sw["time_to_detect"]["median_s"]),
         duration(&sw["time_to_detect"]["p90_s"])
     ));
+    for t in sw["top"].as_array().into_iter().flatten().take(10) {
+        s.push_str(&format!(
+            "  {:<28} {} on {} hosts\n",
+            t["name"].as_str().unwrap_or(""),
+            t["source"].as_str().unwrap_or(""),
+            t["hosts"]
+        ));
+    }
+    s.push_str("  per week of install:\n");
     for w in sw["per_week"].as_array().into_iter().flatten() {
         s.push_str(&format!(
-            "  {} {}\n",
+            "    {} {}\n",
             w["week"].as_str().unwrap_or(""),
             w["count"]
         ));

@@ -1,0 +1,686 @@
+//! `postern report --format html`: the report as one self-contained HTML
+//! file. Charts are SVG drawn by charts-rs and inlined; there is no script,
+//! no font, no style sheet and no image from anywhere else, and a content
+//! security policy forbids the browser from fetching or running any. Every
+//! string from the logs (host names, software names) is escaped: the logs
+//! are written by the hosts being audited.
+//!
+//! Each chart's `<figure>` carries `data-colors`, the series colours it was
+//! drawn with; the browser test looks for exactly those in its screenshot.
+
+// Indexing a `serde_json::Value` by key yields `Null` when the key is
+// missing; it cannot panic.
+#![allow(clippy::indexing_slicing)]
+
+use std::fmt::Write as _;
+
+use charts_rs::{HorizontalBarChart, LineChart};
+use serde_json::{json, Value};
+
+/// Rows in a chart of top items, and in the tables of hosts and findings.
+const TOP_CHART: usize = 12;
+const TABLE_ROWS: usize = 50;
+const WIDTH: f32 = 960.0;
+
+/// Series colours, one set per chart, so that a screenshot shows which
+/// charts were drawn.
+const EDR_COLOR: &str = "#2563eb";
+const TTR_COLORS: [&str; 2] = ["#f59e0b", "#9a3412"];
+const TOOL_COLORS: [&str; 2] = ["#dc2626", "#7c3aed"];
+const SOFTWARE_COLOR: &str = "#059669";
+const WEEK_COLOR: &str = "#0891b2";
+
+const STYLE: &str = "
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;color:#1f2937;background:#f9fafb}
+main{max-width:1000px;margin:0 auto;padding:24px}
+h1{font-size:26px;margin:0 0 4px}h2{font-size:19px;margin:32px 0 8px;border-bottom:1px solid #e5e7eb;padding-bottom:4px}
+.meta{color:#6b7280;font-size:14px}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(180px,1fr));gap:12px;margin-top:16px}
+.card{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:12px}
+.card .v{font-size:26px;font-weight:600}.card .l{color:#6b7280;font-size:13px}
+figure{background:#fff;border:1px solid #e5e7eb;border-radius:8px;margin:12px 0;padding:8px}
+figcaption{color:#6b7280;font-size:13px;padding:4px 8px}
+table{border-collapse:collapse;width:100%;background:#fff;font-size:14px}
+th,td{border-bottom:1px solid #e5e7eb;padding:5px 8px;text-align:left}th{background:#f3f4f6}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+.g{display:inline-block;width:22px;text-align:center;border-radius:4px;color:#fff;font-weight:700}
+.gA{background:#15803d}.gB{background:#65a30d}.gC{background:#ca8a04}.gD{background:#ea580c}.gF{background:#b91c1c}
+.empty{color:#6b7280;font-style:italic}
+code{font-size:13px}
+";
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => escape(s),
+        Value::Null => "-".into(),
+        other => escape(&other.to_string()),
+    }
+}
+
+fn pct(v: &Value) -> String {
+    format!("{:.0}%", v.as_f64().unwrap_or(0.0) * 100.0)
+}
+
+fn hours(v: &Value) -> Option<f64> {
+    v.as_i64().map(|s| (s as f64 / 360.0).round() / 10.0)
+}
+
+fn grade(v: &Value) -> String {
+    let g = v.as_str().unwrap_or("");
+    if ["A", "B", "C", "D", "F"].contains(&g) {
+        format!("<span class=\"g g{g}\">{g}</span>")
+    } else {
+        "-".into()
+    }
+}
+
+fn array(v: &Value) -> &[Value] {
+    v.as_array().map_or(&[], Vec::as_slice)
+}
+
+/// A chart in its figure, or the reason it could not be drawn.
+fn figure(id: &str, caption: &str, colors: &[&str], svg: Result<String, String>) -> String {
+    match svg {
+        Ok(svg) => format!(
+            "<figure id=\"{id}\" data-colors=\"{}\">{svg}<figcaption>{}</figcaption></figure>\n",
+            colors.join(" "),
+            escape(caption)
+        ),
+        Err(e) => format!(
+            "<p class=\"empty\">{}: the chart could not be drawn ({}).</p>\n",
+            escape(caption),
+            escape(&e)
+        ),
+    }
+}
+
+fn empty(message: &str) -> String {
+    format!("<p class=\"empty\">{}</p>\n", escape(message))
+}
+
+/// Options every chart shares.
+fn base(title: &str, height: f32, colors: &[&str]) -> Value {
+    json!({
+        "width": WIDTH, "height": height, "title_text": title, "title_align": "left",
+        "title_font_size": 16, "legend_align": "right", "series_colors": colors,
+        "font_family": "Roboto, Arial, Helvetica, sans-serif",
+        "tooltip_show": true, "margin": {"left": 10, "top": 8, "right": 24, "bottom": 8},
+    })
+}
+
+fn merge(mut a: Value, b: Value) -> Value {
+    if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
+        a.extend(b);
+    }
+    a
+}
+
+fn line_chart(options: &Value) -> Result<String, String> {
+    LineChart::from_json(&options.to_string())
+        .and_then(|c| c.svg())
+        .map_err(|e| e.to_string())
+}
+
+fn bar_chart(options: &Value) -> Result<String, String> {
+    HorizontalBarChart::from_json(&options.to_string())
+        .and_then(|c| c.svg())
+        .map_err(|e| e.to_string())
+}
+
+fn vertical_bar_chart(options: &Value) -> Result<String, String> {
+    charts_rs::BarChart::from_json(&options.to_string())
+        .and_then(|c| c.svg())
+        .map_err(|e| e.to_string())
+}
+
+/// Height of a horizontal bar chart with `rows` categories.
+fn bar_height(rows: usize, series: usize) -> f32 {
+    90.0 + (rows * series) as f32 * 22.0 + rows as f32 * 8.0
+}
+
+fn edr_chart(r: &Value) -> String {
+    let daily = array(&r["edr_coverage"]["daily"]);
+    if daily.is_empty() {
+        return empty("No host reported its EDR control.");
+    }
+    let days: Vec<&str> = daily
+        .iter()
+        .map(|d| d["day"].as_str().unwrap_or(""))
+        .collect();
+    let shares: Vec<f64> = daily
+        .iter()
+        .map(|d| (d["share"].as_f64().unwrap_or(0.0) * 1000.0).round() / 10.0)
+        .collect();
+    let options = merge(
+        base("EDR coverage per day", 340.0, &[EDR_COLOR]),
+        json!({
+            "x_axis_data": days, "x_axis_label_overflow": "thin",
+            "series_fill": true, "series_stroke_width": 3,
+            "y_axis_configs": [{"axis_min": 0, "axis_max": 100, "axis_formatter": "{c}%", "axis_split_number": 5}],
+            "series_list": [{"name": "hosts whose EDR passes (%)", "data": shares}],
+        }),
+    );
+    figure(
+        "chart-edr-coverage",
+        "Share of the hosts reporting postern whose edr control passed at the end of each UTC day.",
+        &[EDR_COLOR],
+        line_chart(&options),
+    )
+}
+
+fn ttr_chart(r: &Value) -> String {
+    let mut rows: Vec<(String, f64, f64)> = array(&r["controls"])
+        .iter()
+        .filter_map(|c| {
+            let t = &c["time_to_resolve"];
+            Some((
+                c["control"].as_str()?.to_string(),
+                hours(&t["median_s"])?,
+                hours(&t["p90_s"])?,
+            ))
+        })
+        .collect();
+    let ra = &r["remote_access"]["time_to_resolve"];
+    if let (Some(m), Some(p)) = (hours(&ra["median_s"]), hours(&ra["p90_s"])) {
+        rows.push(("unapproved remote access".into(), m, p));
+    }
+    if rows.is_empty() {
+        return empty("No finding was resolved in this window.");
+    }
+    rows.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+    rows.truncate(TOP_CHART);
+    // Horizontal bars are drawn bottom-up; the longest last reads top-down.
+    rows.reverse();
+    let options = merge(
+        base(
+            "Time to resolve (hours)",
+            bar_height(rows.len(), 2),
+            &TTR_COLORS,
+        ),
+        json!({
+            "x_axis_data": rows.iter().map(|r| &r.0).collect::<Vec<_>>(),
+            "series_list": [
+                {"name": "median", "data": rows.iter().map(|r| r.1).collect::<Vec<_>>(), "label_show": true},
+                {"name": "90th percentile", "data": rows.iter().map(|r| r.2).collect::<Vec<_>>(), "label_show": true},
+            ],
+        }),
+    );
+    figure(
+        "chart-time-to-resolve",
+        "From a control's first failing result (or a tool's first sighting) to its passing result (or removal); the slowest first.",
+        &TTR_COLORS,
+        bar_chart(&options),
+    )
+}
+
+fn tools_chart(r: &Value) -> String {
+    let mut tools: Vec<&Value> = array(&r["remote_access"]["tools"]).iter().collect();
+    if tools.is_empty() {
+        return empty("No unapproved remote access tool was seen.");
+    }
+    let seen = |t: &Value| t["hosts_seen"].as_u64().unwrap_or(0);
+    tools.sort_by(|a, b| {
+        seen(b)
+            .cmp(&seen(a))
+            .then(a["tool_id"].as_str().cmp(&b["tool_id"].as_str()))
+    });
+    tools.truncate(TOP_CHART);
+    tools.reverse();
+    let options = merge(
+        base(
+            "Unapproved remote access tools (hosts)",
+            bar_height(tools.len(), 2),
+            &TOOL_COLORS,
+        ),
+        json!({
+            "x_axis_data": tools.iter().map(|t| t["tool_id"].as_str().unwrap_or("")).collect::<Vec<_>>(),
+            "series_list": [
+                {"name": "hosts now", "data": tools.iter().map(|t| t["hosts_now"].as_u64().unwrap_or(0)).collect::<Vec<_>>(), "label_show": true},
+                {"name": "hosts ever", "data": tools.iter().map(|t| seen(t)).collect::<Vec<_>>(), "label_show": true},
+            ],
+        }),
+    );
+    figure(
+        "chart-remote-access-tools",
+        "Hosts with each unapproved tool at the end of the window, and hosts it was ever seen on.",
+        &TOOL_COLORS,
+        bar_chart(&options),
+    )
+}
+
+fn software_chart(r: &Value) -> String {
+    let mut top: Vec<&Value> = array(&r["new_software"]["top"]).iter().collect();
+    if top.is_empty() {
+        return empty("No unmanaged software arrived after enrollment.");
+    }
+    top.truncate(TOP_CHART);
+    top.reverse();
+    let label = |s: &Value| {
+        let name = s["name"].as_str().unwrap_or("");
+        match s["source"].as_str() {
+            Some(src) if !src.is_empty() => format!("{name} ({src})"),
+            _ => name.to_string(),
+        }
+    };
+    let options = merge(
+        base(
+            "New unmanaged software (hosts)",
+            bar_height(top.len(), 1),
+            &[SOFTWARE_COLOR],
+        ),
+        json!({
+            "legend_show": false,
+            "x_axis_data": top.iter().map(|s| label(s)).collect::<Vec<_>>(),
+            "series_list": [{"name": "hosts", "data": top.iter().map(|s| s["hosts"].as_u64().unwrap_or(0)).collect::<Vec<_>>(), "label_show": true}],
+        }),
+    );
+    figure(
+        "chart-top-software",
+        "Unmanaged software that arrived after enrollment, by the number of hosts it is on.",
+        &[SOFTWARE_COLOR],
+        bar_chart(&options),
+    )
+}
+
+fn weekly_chart(r: &Value) -> String {
+    let weeks = array(&r["new_software"]["per_week"]);
+    if weeks.is_empty() {
+        return String::new();
+    }
+    let options = merge(
+        base("New unmanaged software per week", 300.0, &[WEEK_COLOR]),
+        json!({
+            "legend_show": false,
+            "x_axis_data": weeks.iter().map(|w| w["week"].as_str().unwrap_or("")).collect::<Vec<_>>(),
+            "series_list": [{"name": "items", "data": weeks.iter().map(|w| w["count"].as_u64().unwrap_or(0)).collect::<Vec<_>>(), "label_show": true}],
+        }),
+    );
+    figure(
+        "chart-software-per-week",
+        "Items of unmanaged software by the ISO week they were installed in (or first logged, when the install time is unknown).",
+        &[WEEK_COLOR],
+        vertical_bar_chart(&options),
+    )
+}
+
+fn card(out: &mut String, value: &str, label: &str) {
+    let _ = write!(
+        out,
+        "<div class=\"card\"><div class=\"v\">{value}</div><div class=\"l\">{}</div></div>",
+        escape(label)
+    );
+}
+
+fn cards(r: &Value) -> String {
+    let mut s = String::from("<div class=\"cards\">");
+    let platforms: Vec<String> = r["hosts"]["by_platform"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{} {}", escape(k), v))
+                .collect()
+        })
+        .unwrap_or_default();
+    card(
+        &mut s,
+        &text(&r["hosts"]["total"]),
+        &format!("hosts ({})", platforms.join(", ")),
+    );
+    card(
+        &mut s,
+        &text(&r["hosts"]["with_postern"]),
+        &format!("with postern; {} without", r["hosts"]["without_postern"]),
+    );
+    card(
+        &mut s,
+        &pct(&r["edr_coverage"]["share"]),
+        &format!(
+            "EDR coverage ({} of {} hosts)",
+            r["edr_coverage"]["hosts_passing"], r["edr_coverage"]["hosts_reporting"]
+        ),
+    );
+    card(
+        &mut s,
+        &text(&r["remote_access"]["hosts_with_unapproved_tools"]),
+        "hosts with unapproved remote access now",
+    );
+    card(
+        &mut s,
+        &text(&r["new_software"]["unmanaged"]),
+        "new unmanaged software items",
+    );
+    let overall = &r["time_to_resolve"]["overall"];
+    card(
+        &mut s,
+        &super::duration(&overall["median_s"]),
+        &format!(
+            "median time to resolve (p90 {}); {} findings open",
+            super::duration(&overall["p90_s"]),
+            r["time_to_resolve"]["open_findings"]
+        ),
+    );
+    s.push_str("</div>\n");
+    s
+}
+
+fn controls_table(r: &Value) -> String {
+    let controls = array(&r["controls"]);
+    if controls.is_empty() {
+        return empty("No control results in the logs.");
+    }
+    let mut s = String::from(
+        "<table id=\"controls\"><tr><th>control</th><th class=\"n\">hosts</th><th class=\"n\">passing</th><th>grade</th>\
+         <th class=\"n\">resolved</th><th class=\"n\">median</th><th class=\"n\">p90</th><th class=\"n\">open</th></tr>\n",
+    );
+    for c in controls {
+        let t = &c["time_to_resolve"];
+        let _ = writeln!(
+            s,
+            "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            text(&c["control"]),
+            text(&c["hosts"]),
+            pct(&c["share"]),
+            grade(&c["grade"]),
+            text(&t["count"]),
+            super::duration(&t["median_s"]),
+            super::duration(&t["p90_s"]),
+            array(&c["open"]).len()
+        );
+    }
+    s.push_str("</table>\n");
+    s
+}
+
+fn tools_table(r: &Value) -> String {
+    let tools = array(&r["remote_access"]["tools"]);
+    if tools.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from(
+        "<table id=\"tools\"><tr><th>tool</th><th class=\"n\">hosts now</th><th class=\"n\">hosts ever</th><th>first seen</th></tr>\n",
+    );
+    for t in tools {
+        let _ = writeln!(
+            s,
+            "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+            text(&t["tool_id"]),
+            text(&t["hosts_now"]),
+            text(&t["hosts_seen"]),
+            super::when(&t["first_seen"])
+        );
+    }
+    s.push_str("</table>\n");
+    s
+}
+
+/// The oldest open findings: failing controls and unapproved tools.
+fn open_table(r: &Value) -> String {
+    let mut open: Vec<(i64, String, String)> = Vec::new();
+    for c in array(&r["controls"]) {
+        for o in array(&c["open"]) {
+            open.push((
+                o["age_s"].as_i64().unwrap_or(0),
+                text(&o["host"]),
+                format!("control <code>{}</code> failing", text(&c["control"])),
+            ));
+        }
+    }
+    for o in array(&r["remote_access"]["open"]) {
+        open.push((
+            o["age_s"].as_i64().unwrap_or(0),
+            text(&o["host"]),
+            format!("unapproved <code>{}</code>", text(&o["tool_id"])),
+        ));
+    }
+    if open.is_empty() {
+        return empty("No finding is open at the end of the window.");
+    }
+    open.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let total = open.len();
+    let mut s = String::from(
+        "<table id=\"open\"><tr><th>host</th><th>finding</th><th class=\"n\">open for</th></tr>\n",
+    );
+    for (age, host, what) in open.iter().take(TABLE_ROWS) {
+        let _ = writeln!(
+            s,
+            "<tr><td>{host}</td><td>{what}</td><td class=\"n\">{}</td></tr>",
+            super::duration(&json!(age))
+        );
+    }
+    s.push_str("</table>\n");
+    if total > TABLE_ROWS {
+        s.push_str(&empty(&format!(
+            "{} more open findings are in the JSON report.",
+            total - TABLE_ROWS
+        )));
+    }
+    s
+}
+
+fn hosts_table(r: &Value) -> String {
+    let mut hosts: Vec<&Value> = array(&r["host_grades"]).iter().collect();
+    if hosts.is_empty() {
+        return String::new();
+    }
+    let mut counts = [0usize; 5];
+    for h in &hosts {
+        if let Some(i) = ["A", "B", "C", "D", "F"]
+            .iter()
+            .position(|g| h["grade"].as_str() == Some(*g))
+        {
+            if let Some(n) = counts.get_mut(i) {
+                *n += 1;
+            }
+        }
+    }
+    let mut s = String::from("<p>Hosts by grade: ");
+    for (g, n) in ["A", "B", "C", "D", "F"].iter().zip(counts) {
+        let _ = write!(s, "{} {n} &nbsp; ", grade(&json!(g)));
+    }
+    s.push_str("</p>\n");
+    hosts.sort_by(|a, b| {
+        a["share"]
+            .as_f64()
+            .unwrap_or(0.0)
+            .total_cmp(&b["share"].as_f64().unwrap_or(0.0))
+            .then(a["host"].as_str().cmp(&b["host"].as_str()))
+    });
+    s.push_str(
+        "<table id=\"hosts\"><tr><th>host</th><th>platform</th><th class=\"n\">controls passing</th><th>grade</th></tr>\n",
+    );
+    for h in hosts.iter().take(TABLE_ROWS) {
+        let _ = writeln!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{} of {}</td><td>{}</td></tr>",
+            text(&h["host"]),
+            text(&h["platform"]),
+            text(&h["passing"]),
+            text(&h["controls"]),
+            grade(&h["grade"])
+        );
+    }
+    s.push_str("</table>\n");
+    if hosts.len() > TABLE_ROWS {
+        s.push_str(&empty(&format!(
+            "The {} hosts with the lowest share are shown; all {} are in the JSON report.",
+            TABLE_ROWS,
+            hosts.len()
+        )));
+    }
+    s
+}
+
+fn input_section(r: &Value) -> String {
+    let i = &r["input"];
+    let mut s = format!(
+        "<p>{} lines ({} bytes), {} events; {} malformed lines; {} results of queries postern does not know.</p>\n",
+        text(&i["lines"]),
+        text(&i["bytes"]),
+        text(&i["events"]),
+        text(&i["malformed"]),
+        text(&i["unknown_query_results"])
+    );
+    let examples = array(&i["malformed_examples"]);
+    if !examples.is_empty() {
+        s.push_str("<table id=\"malformed\"><tr><th>source</th><th class=\"n\">line</th><th>error</th></tr>\n");
+        for e in examples {
+            let _ = writeln!(
+                s,
+                "<tr><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+                text(&e["source"]),
+                text(&e["line"]),
+                text(&e["error"])
+            );
+        }
+        s.push_str("</table>\n");
+    }
+    s
+}
+
+/// The report (JSON of schema `postern.report/1`) as one HTML page.
+pub fn to_html(r: &Value) -> String {
+    let mut s = String::with_capacity(64 * 1024);
+    s.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
+    // Nothing may be fetched or run, whatever the logs put in the page.
+    s.push_str(
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\n",
+    );
+    s.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+    s.push_str("<meta name=\"generator\" content=\"postern ");
+    s.push_str(env!("CARGO_PKG_VERSION"));
+    s.push_str("\">\n<title>postern report</title>\n<style>");
+    s.push_str(STYLE);
+    s.push_str("</style></head><body><main>\n<h1>postern report</h1>\n");
+    let _ = writeln!(
+        s,
+        "<p class=\"meta\">Results from {} to {}.</p>",
+        super::when(&r["window"]["start"]),
+        super::when(&r["window"]["end"])
+    );
+    s.push_str(&cards(r));
+    s.push_str("<h2>EDR coverage</h2>\n");
+    s.push_str(&edr_chart(r));
+    s.push_str("<h2>Security controls</h2>\n");
+    s.push_str(&controls_table(r));
+    s.push_str(&ttr_chart(r));
+    s.push_str("<h2>Remote access</h2>\n");
+    s.push_str(&tools_chart(r));
+    s.push_str(&tools_table(r));
+    s.push_str("<h2>New software since enrollment</h2>\n");
+    s.push_str(&software_chart(r));
+    s.push_str(&weekly_chart(r));
+    s.push_str("<h2>Open findings</h2>\n");
+    s.push_str(&open_table(r));
+    s.push_str("<h2>Hosts</h2>\n");
+    s.push_str(&hosts_table(r));
+    s.push_str("<h2>Input</h2>\n");
+    s.push_str(&input_section(r));
+    s.push_str("<p class=\"meta\">Grades: A ≥ 95 %, B ≥ 85 %, C ≥ 70 %, D ≥ 50 %, F below, of controls passing.</p>\n");
+    s.push_str("</main></body></html>\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::report::demo;
+    use crate::report::input::parse_line;
+    use crate::report::Analyzer;
+
+    fn report(lines: &[String]) -> Value {
+        let mut a = Analyzer::default();
+        for (n, line) in lines.iter().enumerate() {
+            match parse_line(line) {
+                Ok(events) => events.into_iter().for_each(|e| a.add(e)),
+                Err(e) => a.malformed_line("test", n + 1, e),
+            }
+        }
+        a.to_json()
+    }
+
+    #[test]
+    fn demo_report_has_every_chart_and_table() {
+        let html = to_html(&report(&demo::lines(40, 7)));
+        for id in [
+            "chart-edr-coverage",
+            "chart-time-to-resolve",
+            "chart-remote-access-tools",
+            "chart-top-software",
+            "chart-software-per-week",
+        ] {
+            let at = html.find(&format!("<figure id=\"{id}\"")).unwrap();
+            let svg = html[at..].find("<svg").unwrap();
+            let end = html[at..].find("</figure>").unwrap();
+            assert!(svg < end, "{id} holds an SVG");
+        }
+        for id in ["controls", "tools", "open", "hosts", "malformed"] {
+            assert!(html.contains(&format!("<table id=\"{id}\"")), "{id}");
+        }
+        // Self-contained: no address of anything outside the file, no script.
+        assert!(!html.contains("<script"));
+        assert!(!html.contains("src=\"http"));
+        assert!(!html.contains("href=\"http"));
+        assert!(!html.contains("url(http"));
+        assert!(html.contains("anydesk"));
+    }
+
+    #[test]
+    fn strings_from_the_logs_are_escaped() {
+        let evil = "<script>alert(1)</script>";
+        let row = |query: &str, action: &str, columns: Value| {
+            json!({"name": query, "hostIdentifier": evil, "unixTime": 1_767_571_200,
+                   "columns": columns, "action": action, "decorations": {"platform": "<b>x</b>"}})
+            .to_string()
+        };
+        let lines = vec![
+            row(
+                "postern_control_status",
+                "added",
+                json!({"control": "edr\"><img src=x onerror=alert(1)>", "status": "fail"}),
+            ),
+            row(
+                "postern_remote_access_unapproved",
+                "added",
+                json!({"tool_id": "<svg onload=alert(1)>"}),
+            ),
+            row(
+                "postern_new_unmanaged_software",
+                "added",
+                json!({"name": "</figure><script>x()</script>", "source": "deb", "install_time": "1"}),
+            ),
+            "{\"broken <script>".to_string(),
+        ];
+        let html = to_html(&report(&lines));
+        assert!(!html.contains("<script"), "{html}");
+        assert!(!html.contains("<img"), "{html}");
+        assert!(!html.contains("<svg onload"), "{html}");
+        assert!(!html.contains("<b>x</b>"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    }
+
+    #[test]
+    fn an_empty_report_says_so() {
+        let html = to_html(&report(&[]));
+        assert!(!html.contains("<figure"));
+        assert!(html.contains("No host reported its EDR control."));
+        assert!(html.contains("No finding is open"));
+    }
+}
