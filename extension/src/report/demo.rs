@@ -270,19 +270,10 @@ pub fn write(path: &std::path::Path, hosts: usize, days: i64) -> std::io::Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::input::parse_line;
-    use crate::report::Analyzer;
+    use crate::report::analyze_lines;
 
     fn run(hosts: usize, days: i64) -> Value {
-        let mut a = Analyzer::default();
-        for (n, line) in lines(hosts, days).iter().enumerate() {
-            a.lines += 1;
-            match parse_line(line) {
-                Ok(events) => events.into_iter().for_each(|e| a.add(e)),
-                Err(e) => a.malformed_line("demo", n + 1, e),
-            }
-        }
-        a.to_json()
+        analyze_lines("demo", &lines(hosts, days)).to_json()
     }
 
     #[test]

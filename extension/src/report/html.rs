@@ -601,19 +601,11 @@ pub fn to_html(r: &Value) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::report::analyze_lines;
     use crate::report::demo;
-    use crate::report::input::parse_line;
-    use crate::report::Analyzer;
 
     fn report(lines: &[String]) -> Value {
-        let mut a = Analyzer::default();
-        for (n, line) in lines.iter().enumerate() {
-            match parse_line(line) {
-                Ok(events) => events.into_iter().for_each(|e| a.add(e)),
-                Err(e) => a.malformed_line("test", n + 1, e),
-            }
-        }
-        a.to_json()
+        analyze_lines("test", lines).to_json()
     }
 
     #[test]

@@ -8,12 +8,15 @@
 //! format (`diffResults` with `added` and `removed` lists) and snapshot
 //! format (`snapshot` list, `action` snapshot).
 
+use std::borrow::Cow;
+use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
-use serde_json::{Map, Value};
+use serde::de::{Deserializer, Visitor};
+use serde::Deserialize;
 
 /// Largest line accepted; longer ones count as malformed.
 const MAX_LINE: usize = 16 << 20;
@@ -27,17 +30,130 @@ pub enum Action {
     Snapshot,
 }
 
-/// One row of one query result.
+/// A scalar cell as text: osquery writes strings, or numbers when
+/// `numerics` is on. Borrowed from the line when it has no escapes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Text<'a>(pub Cow<'a, str>);
+
+impl Text<'_> {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or a number")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Borrowed(if v { "1" } else { "0" })))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// The cells of a result row that the report reads; the others are skipped
+/// without being kept.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Row<'a> {
+    #[serde(borrow)]
+    pub control: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub product: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub status: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub tool_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub name: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub source: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub install_time: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub remote_access_tool: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub managed: Option<Text<'a>>,
+}
+
+/// A cell's text, empty when absent.
+pub fn cell<'r>(v: &'r Option<Text<'_>>) -> &'r str {
+    v.as_ref().map_or("", Text::as_str)
+}
+
+#[derive(Deserialize)]
+struct Diff<'a> {
+    #[serde(borrow, default)]
+    added: Option<Vec<Row<'a>>>,
+    #[serde(borrow, default)]
+    removed: Option<Vec<Row<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct Decorations<'a> {
+    #[serde(borrow, default)]
+    platform: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    os_platform: Option<Text<'a>>,
+}
+
+/// One log line as osquery writes it, with only the parts the report reads.
+#[derive(Deserialize)]
+struct Raw<'a> {
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
+    #[serde(borrow, rename = "hostIdentifier", alias = "host_identifier")]
+    host: Option<Text<'a>>,
+    #[serde(borrow, rename = "unixTime")]
+    time: Option<Text<'a>>,
+    #[serde(borrow)]
+    action: Option<Text<'a>>,
+    #[serde(borrow)]
+    columns: Option<Row<'a>>,
+    #[serde(borrow, default)]
+    snapshot: Option<Vec<Row<'a>>>,
+    #[serde(borrow, rename = "diffResults")]
+    diff: Option<Diff<'a>>,
+    #[serde(borrow)]
+    decorations: Option<Decorations<'a>>,
+}
+
+/// One result line: who, which query, when, and its rows. Strings borrow
+/// from the line where they can.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Event {
-    pub host: String,
+pub struct Line<'a> {
+    pub host: Cow<'a, str>,
     /// The query's name without pack prefixes (`pack/postern-x/q` -> `q`).
-    pub query: String,
+    pub query: Cow<'a, str>,
     pub time: i64,
-    pub action: Action,
-    pub row: Map<String, Value>,
     /// `decorations.platform` or similar, when the log has it.
-    pub platform: Option<String>,
+    pub platform: Option<Cow<'a, str>>,
+    /// Removed rows first, as osquery applies a batch.
+    pub rows: Vec<(Action, Row<'a>)>,
 }
 
 /// The query name without pack prefixes (`pack/x/q`, `pack_x_q` when the
@@ -51,89 +167,57 @@ pub fn short_name(name: &str) -> &str {
     }
 }
 
-fn text(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
+fn short(name: Cow<'_, str>) -> Cow<'_, str> {
+    match name {
+        Cow::Borrowed(n) => Cow::Borrowed(short_name(n)),
+        Cow::Owned(n) => Cow::Owned(short_name(&n).to_string()),
     }
 }
 
-/// Parses one log line into its events. Pure.
-pub fn parse_line(line: &str) -> Result<Vec<Event>, String> {
-    let value: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
-    let Value::Object(obj) = value else {
+/// Parses one log line. Pure.
+pub fn parse_line(line: &str) -> Result<Line<'_>, String> {
+    if !line.trim_start().starts_with('{') {
         return Err("not a JSON object".into());
-    };
-    let name = obj
-        .get("name")
-        .and_then(Value::as_str)
-        .ok_or("no \"name\"")?;
-    let host = text(obj.get("hostIdentifier"))
-        .or_else(|| text(obj.get("host_identifier")))
-        .ok_or("no \"hostIdentifier\"")?;
-    let time = obj
-        .get("unixTime")
-        .and_then(|t| {
-            t.as_i64()
-                .or_else(|| t.as_str().and_then(|s| s.parse().ok()))
-        })
+    }
+    let raw: Raw = serde_json::from_str(line).map_err(|e| format!("not a result line: {e}"))?;
+    let name = raw.name.ok_or("no \"name\"")?.0;
+    let host = raw.host.ok_or("no \"hostIdentifier\"")?.0;
+    let time = raw
+        .time
+        .and_then(|t| t.as_str().parse().ok())
         .ok_or("no \"unixTime\"")?;
-    let decorations = obj.get("decorations").and_then(Value::as_object);
-    let platform =
-        decorations.and_then(|d| text(d.get("platform")).or_else(|| text(d.get("os_platform"))));
-    let query = short_name(name).to_string();
-    let event = |action, row: &Map<String, Value>| Event {
-        host: host.clone(),
-        query: query.clone(),
+    let platform = raw
+        .decorations
+        .and_then(|d| d.platform.or(d.os_platform))
+        .map(|t| t.0);
+    let rows = if let Some(diff) = raw.diff {
+        let removed = diff.removed.unwrap_or_default().into_iter();
+        let added = diff.added.unwrap_or_default().into_iter();
+        removed
+            .map(|r| (Action::Removed, r))
+            .chain(added.map(|r| (Action::Added, r)))
+            .collect()
+    } else if let Some(snapshot) = raw.snapshot {
+        snapshot
+            .into_iter()
+            .map(|r| (Action::Snapshot, r))
+            .collect()
+    } else {
+        let action = match raw.action.as_ref().map(Text::as_str) {
+            Some("added") => Action::Added,
+            Some("removed") => Action::Removed,
+            Some("snapshot") => Action::Snapshot,
+            other => return Err(format!("unknown action {other:?}")),
+        };
+        vec![(action, raw.columns.ok_or("no \"columns\"")?)]
+    };
+    Ok(Line {
+        host,
+        query: short(name),
         time,
-        action,
-        row: row.clone(),
-        platform: platform.clone(),
-    };
-    let rows = |v: Option<&Value>| -> Result<Vec<Map<String, Value>>, String> {
-        match v {
-            None | Some(Value::Null) => Ok(Vec::new()),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|i| {
-                    i.as_object()
-                        .cloned()
-                        .ok_or_else(|| "a row is not an object".to_string())
-                })
-                .collect(),
-            Some(_) => Err("rows are not a list".into()),
-        }
-    };
-    if let Some(diff) = obj.get("diffResults") {
-        let mut out: Vec<Event> = rows(diff.get("removed"))?
-            .iter()
-            .map(|r| event(Action::Removed, r))
-            .collect();
-        out.extend(
-            rows(diff.get("added"))?
-                .iter()
-                .map(|r| event(Action::Added, r)),
-        );
-        return Ok(out);
-    }
-    if obj.contains_key("snapshot") {
-        return Ok(rows(obj.get("snapshot"))?
-            .iter()
-            .map(|r| event(Action::Snapshot, r))
-            .collect());
-    }
-    let action = match obj.get("action").and_then(Value::as_str) {
-        Some("added") => Action::Added,
-        Some("removed") => Action::Removed,
-        Some("snapshot") => Action::Snapshot,
-        other => return Err(format!("unknown action {other:?}")),
-    };
-    let columns = obj
-        .get("columns")
-        .and_then(Value::as_object)
-        .ok_or("no \"columns\"")?;
-    Ok(vec![event(action, columns)])
+        platform,
+        rows,
+    })
 }
 
 /// The files to read: each path itself, or every file below a directory.
@@ -221,20 +305,34 @@ mod tests {
 
     #[test]
     fn three_formats() {
-        let event = r#"{"name":"pack/postern-control-health/postern_control_status","hostIdentifier":"h1","calendarTime":"x","unixTime":1700000000,"epoch":0,"counter":1,"numerics":false,"decorations":{"platform":"ubuntu"},"columns":{"control":"edr","status":"fail"},"action":"added"}"#;
+        let event = r#"{"name":"pack/postern-control-health/postern_control_status","hostIdentifier":"h1","calendarTime":"x","unixTime":1700000000,"epoch":0,"counter":1,"numerics":false,"decorations":{"platform":"ubuntu"},"columns":{"control":"edr","status":"fail","extra":[1,{"x":2}]},"action":"added"}"#;
         let e = parse_line(event).unwrap();
-        assert_eq!(e.len(), 1);
+        assert_eq!(e.rows.len(), 1);
         assert_eq!(
-            (e[0].query.as_str(), e[0].action, e[0].platform.as_deref()),
-            ("postern_control_status", Action::Added, Some("ubuntu"))
+            (&*e.query, e.rows[0].0, e.platform.as_deref(), e.time),
+            (
+                "postern_control_status",
+                Action::Added,
+                Some("ubuntu"),
+                1_700_000_000
+            )
         );
+        assert_eq!(cell(&e.rows[0].1.status), "fail");
         let batch = r#"{"name":"pack_postern-remote-access_postern_remote_access_unapproved","hostIdentifier":"h2","unixTime":"1700000100","diffResults":{"added":[{"tool_id":"anydesk"}],"removed":[{"tool_id":"teamviewer"},{"tool_id":"x"}]}}"#;
         let b = parse_line(batch).unwrap();
-        assert_eq!(b.len(), 3);
-        assert_eq!(b[0].action, Action::Removed);
-        assert_eq!(b[2].query, "postern_remote_access_unapproved");
+        assert_eq!(b.rows.len(), 3);
+        assert_eq!(b.rows[0].0, Action::Removed);
+        assert_eq!(cell(&b.rows[2].1.tool_id), "anydesk");
+        assert_eq!(b.query, "postern_remote_access_unapproved");
         let snap = r#"{"name":"postern_control_snapshot","hostIdentifier":"h3","unixTime":1700000200,"snapshot":[{"control":"edr","status":"pass"}],"action":"snapshot"}"#;
-        assert_eq!(parse_line(snap).unwrap()[0].action, Action::Snapshot);
+        assert_eq!(parse_line(snap).unwrap().rows[0].0, Action::Snapshot);
+        // numerics: numbers in cells; escapes in strings.
+        let numbers = r#"{"name":"q","hostIdentifier":"h\u00e9","unixTime":5,"action":"added","columns":{"install_time":1699999999,"managed":true,"name":"a\"b"}}"#;
+        let n = parse_line(numbers).unwrap();
+        assert_eq!(n.host, "h\u{e9}");
+        assert_eq!(cell(&n.rows[0].1.install_time), "1699999999");
+        assert_eq!(cell(&n.rows[0].1.managed), "1");
+        assert_eq!(cell(&n.rows[0].1.name), "a\"b");
     }
 
     #[test]

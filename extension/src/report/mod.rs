@@ -15,11 +15,11 @@ pub mod demo;
 pub mod html;
 pub mod input;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{json, Value};
 
-use input::{Action, Event};
+use input::{cell, Action, Line, Row};
 
 /// Malformed lines kept as examples.
 const EXAMPLES: usize = 5;
@@ -56,9 +56,41 @@ pub fn percentiles(values: &[i64]) -> Value {
     json!({"count": v.len(), "median_s": rank(0.5), "p90_s": rank(0.9)})
 }
 
+/// Strings seen in the logs, each kept once; events refer to them by number.
+#[derive(Debug, Default)]
+struct Names {
+    ids: HashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Names {
+    fn id(&mut self, s: &str) -> u32 {
+        if let Some(id) = self.ids.get(s) {
+            return *id;
+        }
+        let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push(s.to_string());
+        self.ids.insert(s.to_string(), id);
+        id
+    }
+
+    fn name(&self, id: u32) -> &str {
+        self.names.get(id as usize).map_or("", String::as_str)
+    }
+}
+
+/// The last status of a control on a host, as far as the report cares.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Status {
+    #[default]
+    Other,
+    Pass,
+    NotApplicable,
+}
+
 #[derive(Debug, Default)]
 struct ControlState {
-    status: String,
+    status: Status,
     failing_since: Option<i64>,
     resolved: Vec<i64>,
 }
@@ -73,7 +105,7 @@ struct ToolState {
 
 #[derive(Debug, Default)]
 struct HostState {
-    platform: Option<String>,
+    platform: Option<u32>,
     postern: bool,
     /// `edr` status changes: (time, passing).
     edr: Vec<(i64, bool)>,
@@ -82,13 +114,17 @@ struct HostState {
 /// The streaming analysis.
 #[derive(Debug, Default)]
 pub struct Analyzer {
-    hosts: BTreeMap<String, HostState>,
-    controls: BTreeMap<(String, String), ControlState>,
-    tools: BTreeMap<(String, String), ToolState>,
+    /// Host names, platforms, controls, tools, software names and sources.
+    names: Names,
+    hosts: HashMap<u32, HostState>,
+    /// (host, control or control:product)
+    controls: HashMap<(u32, u32), ControlState>,
+    /// (host, tool)
+    tools: HashMap<(u32, u32), ToolState>,
     /// (host, source, name) -> (first logged, install time)
-    software: BTreeMap<(String, String, String), (i64, Option<i64>)>,
+    software: HashMap<(u32, u32, u32), (i64, Option<i64>)>,
     /// (host, tool) -> earliest install time of software that is that tool.
-    tool_install: BTreeMap<(String, String), i64>,
+    tool_install: HashMap<(u32, u32), i64>,
     start: Option<i64>,
     end: Option<i64>,
     pub lines: u64,
@@ -99,16 +135,22 @@ pub struct Analyzer {
     pub unknown: u64,
 }
 
-fn cell<'a>(row: &'a serde_json::Map<String, Value>, key: &str) -> &'a str {
-    row.get(key).and_then(Value::as_str).unwrap_or("")
-}
-
-fn int(row: &serde_json::Map<String, Value>, key: &str) -> Option<i64> {
-    match row.get(key)? {
-        Value::String(s) => s.parse().ok(),
-        Value::Number(n) => n.as_i64(),
-        _ => None,
-    }
+/// Queries of postern's packs the report reads or counts as postern's.
+fn known_query(q: &str) -> bool {
+    matches!(
+        q,
+        "postern_control_status"
+            | "postern_control_failures"
+            | "postern_control_snapshot"
+            | "postern_remote_access_unapproved"
+            | "postern_new_unmanaged_software"
+            | "postern_new_software_snapshot"
+            | "postern_remote_access_inventory"
+            | "postern_remote_access_port_only"
+            | "postern_ip_kvm_devices"
+            | "postern_remote_desktop_enabled"
+            | "postern_remote_access_listening"
+    ) || q.starts_with("postern_core_")
 }
 
 impl Analyzer {
@@ -119,86 +161,99 @@ impl Analyzer {
         }
     }
 
-    pub fn add(&mut self, e: Event) {
-        self.events += 1;
-        let known = matches!(
-            e.query.as_str(),
-            "postern_control_status"
-                | "postern_control_failures"
-                | "postern_control_snapshot"
-                | "postern_remote_access_unapproved"
-                | "postern_new_unmanaged_software"
-                | "postern_new_software_snapshot"
-                | "postern_remote_access_inventory"
-                | "postern_remote_access_port_only"
-                | "postern_ip_kvm_devices"
-                | "postern_remote_desktop_enabled"
-                | "postern_remote_access_listening"
-        ) || e.query.starts_with("postern_core_");
-        if !known {
-            self.unknown += 1;
+    /// Counts and analyses one log line (line number `n` of `source`).
+    pub fn feed(&mut self, source: &str, n: usize, line: Result<&str, String>) {
+        self.lines += 1;
+        match line.and_then(input::parse_line) {
+            Ok(parsed) => self.add(&parsed),
+            Err(e) => self.malformed_line(source, n, e),
+        }
+    }
+
+    /// Applies every row of one result line.
+    pub fn add(&mut self, line: &Line<'_>) {
+        self.events += line.rows.len() as u64;
+        let query = line.query.as_ref();
+        if !known_query(query) {
+            self.unknown += line.rows.len() as u64;
             return;
         }
-        self.start = Some(self.start.map_or(e.time, |s| s.min(e.time)));
-        self.end = Some(self.end.map_or(e.time, |s| s.max(e.time)));
-        let host = self.hosts.entry(e.host.clone()).or_default();
-        if e.platform.is_some() {
-            host.platform = e.platform.clone();
+        if line.rows.is_empty() {
+            return;
         }
-        if !e.query.starts_with("postern_core_") {
+        let time = line.time;
+        self.start = Some(self.start.map_or(time, |s| s.min(time)));
+        self.end = Some(self.end.map_or(time, |s| s.max(time)));
+        let host_id = self.names.id(&line.host);
+        let platform = line.platform.as_deref().map(|p| self.names.id(p));
+        let host = self.hosts.entry(host_id).or_default();
+        if platform.is_some() {
+            host.platform = platform;
+        }
+        if !query.starts_with("postern_core_") {
             host.postern = true;
         }
-        match e.query.as_str() {
+        for (action, row) in &line.rows {
+            self.row(host_id, query, time, *action, row);
+        }
+    }
+
+    fn row(&mut self, host_id: u32, query: &str, time: i64, action: Action, row: &Row<'_>) {
+        match query {
             "postern_control_status" | "postern_control_failures" | "postern_control_snapshot"
-                if e.action != Action::Removed =>
+                if action != Action::Removed =>
             {
-                let control = cell(&e.row, "control");
-                let product = cell(&e.row, "product");
-                let status = cell(&e.row, "status").to_string();
+                let control = cell(&row.control);
+                let product = cell(&row.product);
+                let status = cell(&row.status);
                 if control.is_empty() || status.is_empty() {
                     return;
                 }
-                let key = if product.is_empty() {
-                    control.to_string()
+                let control_id = if product.is_empty() {
+                    self.names.id(control)
                 } else {
-                    format!("{control}:{product}")
+                    self.names.id(&format!("{control}:{product}"))
                 };
                 if control == "edr" {
                     let passing = status == "pass";
-                    if host.edr.last().is_none_or(|(_, p)| *p != passing) {
-                        host.edr.push((e.time, passing));
+                    if let Some(host) = self.hosts.get_mut(&host_id) {
+                        if host.edr.last().is_none_or(|(_, p)| *p != passing) {
+                            host.edr.push((time, passing));
+                        }
                     }
                 }
-                let state = self.controls.entry((e.host, key)).or_default();
-                match status.as_str() {
+                let state = self.controls.entry((host_id, control_id)).or_default();
+                state.status = match status {
                     "fail" | "degraded" => {
-                        state.failing_since.get_or_insert(e.time);
+                        state.failing_since.get_or_insert(time);
+                        Status::Other
                     }
                     "pass" => {
                         if let Some(since) = state.failing_since.take() {
-                            state.resolved.push(e.time - since);
+                            state.resolved.push(time - since);
                         }
+                        Status::Pass
                     }
-                    _ => {}
-                }
-                state.status = status;
+                    "not_applicable" => Status::NotApplicable,
+                    _ => Status::Other,
+                };
             }
             "postern_remote_access_unapproved" => {
-                let tool = cell(&e.row, "tool_id").to_string();
-                let state = self.tools.entry((e.host, tool)).or_default();
-                match e.action {
+                let tool = self.names.id(cell(&row.tool_id));
+                let state = self.tools.entry((host_id, tool)).or_default();
+                match action {
                     Action::Added => {
                         if state.open_rows == 0 {
-                            state.open_since = Some(e.time);
+                            state.open_since = Some(time);
                         }
                         state.open_rows += 1;
-                        state.first_seen.get_or_insert(e.time);
+                        state.first_seen.get_or_insert(time);
                     }
                     Action::Removed => {
                         state.open_rows = state.open_rows.saturating_sub(1);
                         if state.open_rows == 0 {
                             if let Some(since) = state.open_since.take() {
-                                state.resolved.push(e.time - since);
+                                state.resolved.push(time - since);
                             }
                         }
                     }
@@ -206,27 +261,28 @@ impl Analyzer {
                 }
             }
             "postern_new_unmanaged_software" | "postern_new_software_snapshot"
-                if e.action != Action::Removed =>
+                if action != Action::Removed =>
             {
-                if e.query == "postern_new_software_snapshot" && cell(&e.row, "managed") != "0" {
+                if query == "postern_new_software_snapshot" && cell(&row.managed) != "0" {
                     return;
                 }
-                let install = int(&e.row, "install_time").filter(|t| *t > 0);
-                let tool = cell(&e.row, "remote_access_tool");
+                let install = cell(&row.install_time)
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|t| *t > 0);
+                let tool = cell(&row.remote_access_tool);
                 if let (false, Some(t)) = (tool.is_empty(), install) {
-                    let entry = self
-                        .tool_install
-                        .entry((e.host.clone(), tool.to_string()))
-                        .or_insert(t);
+                    let tool = self.names.id(tool);
+                    let entry = self.tool_install.entry((host_id, tool)).or_insert(t);
                     *entry = (*entry).min(t);
                 }
                 let key = (
-                    e.host,
-                    cell(&e.row, "source").to_string(),
-                    cell(&e.row, "name").to_string(),
+                    host_id,
+                    self.names.id(cell(&row.source)),
+                    self.names.id(cell(&row.name)),
                 );
-                let entry = self.software.entry(key).or_insert((e.time, install));
-                entry.0 = entry.0.min(e.time);
+                let entry = self.software.entry(key).or_insert((time, install));
+                entry.0 = entry.0.min(time);
             }
             _ => {}
         }
@@ -238,9 +294,8 @@ impl Analyzer {
         let start = self.start.unwrap_or(0);
         let mut by_platform: BTreeMap<String, u64> = BTreeMap::new();
         for h in self.hosts.values() {
-            *by_platform
-                .entry(h.platform.clone().unwrap_or_else(|| "unknown".into()))
-                .or_default() += 1;
+            let platform = h.platform.map_or("unknown", |p| self.names.name(p));
+            *by_platform.entry(platform.to_string()).or_default() += 1;
         }
         let with_postern = self.hosts.values().filter(|h| h.postern).count();
 
@@ -270,17 +325,20 @@ impl Analyzer {
         let mut per_control: BTreeMap<&str, Vec<(&str, &ControlState)>> = BTreeMap::new();
         for ((host, control), state) in &self.controls {
             per_control
-                .entry(control.as_str())
+                .entry(self.names.name(*control))
                 .or_default()
-                .push((host.as_str(), state));
+                .push((self.names.name(*host), state));
+        }
+        for states in per_control.values_mut() {
+            states.sort_unstable_by_key(|(host, _)| *host);
         }
         let mut all_resolved = Vec::new();
         let mut all_open = Vec::new();
         let controls: Vec<Value> = per_control
             .iter()
             .map(|(control, states)| {
-                let applicable: Vec<_> = states.iter().filter(|(_, s)| s.status != "not_applicable").collect();
-                let passing = applicable.iter().filter(|(_, s)| s.status == "pass").count();
+                let applicable: Vec<_> = states.iter().filter(|(_, s)| s.status != Status::NotApplicable).collect();
+                let passing = applicable.iter().filter(|(_, s)| s.status == Status::Pass).count();
                 let resolved: Vec<i64> = states.iter().flat_map(|(_, s)| s.resolved.iter().copied()).collect();
                 let open: Vec<Value> = states
                     .iter()
@@ -295,70 +353,71 @@ impl Analyzer {
             .collect();
 
         // Per host, over the aggregate controls (not per-agent rows).
-        let mut per_host: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+        let mut per_host: BTreeMap<&str, (u32, usize, usize)> = BTreeMap::new();
         for ((host, control), state) in &self.controls {
-            if control.contains(':') || state.status == "not_applicable" {
+            if self.names.name(*control).contains(':') || state.status == Status::NotApplicable {
                 continue;
             }
-            let e = per_host.entry(host.as_str()).or_default();
-            e.1 += 1;
-            if state.status == "pass" {
-                e.0 += 1;
+            let e = per_host
+                .entry(self.names.name(*host))
+                .or_insert((*host, 0, 0));
+            e.2 += 1;
+            if state.status == Status::Pass {
+                e.1 += 1;
             }
         }
         let host_grades: Vec<Value> = per_host
             .iter()
-            .map(|(host, (p, t))| {
+            .map(|(host, (id, p, t))| {
                 let sh = share(*p, *t);
-                json!({"host": host, "platform": self.hosts.get(*host).and_then(|h| h.platform.clone()),
+                let platform = self
+                    .hosts
+                    .get(id)
+                    .and_then(|h| h.platform)
+                    .map(|p| self.names.name(p));
+                json!({"host": host, "platform": platform,
                        "passing": p, "controls": t, "share": sh, "grade": grade(sh)})
             })
             .collect();
 
-        // Remote access tools.
-        let mut by_tool: BTreeMap<&str, (BTreeSet<&str>, i64)> = BTreeMap::new();
+        // Remote access tools: (hosts with it now, hosts ever, first seen).
+        let mut by_tool: BTreeMap<&str, (usize, usize, i64)> = BTreeMap::new();
         let mut tool_resolved = Vec::new();
         let mut tool_ttd = Vec::new();
         let mut tool_open = Vec::new();
+        let mut hosts_with_tools: BTreeSet<u32> = BTreeSet::new();
         for ((host, tool), s) in &self.tools {
+            let (host_name, tool_name) = (self.names.name(*host), self.names.name(*tool));
             tool_resolved.extend(s.resolved.iter().copied());
+            if s.open_rows > 0 {
+                hosts_with_tools.insert(*host);
+            }
             if let Some(first) = s.first_seen {
-                let e = by_tool
-                    .entry(tool.as_str())
-                    .or_insert((BTreeSet::new(), first));
-                e.1 = e.1.min(first);
+                let e = by_tool.entry(tool_name).or_insert((0, 0, first));
+                e.2 = e.2.min(first);
+                e.1 += 1;
                 if s.open_rows > 0 {
-                    e.0.insert(host.as_str());
+                    e.0 += 1;
                 }
-                if let Some(installed) = self.tool_install.get(&(host.clone(), tool.clone())) {
+                if let Some(installed) = self.tool_install.get(&(*host, *tool)) {
                     if *installed <= first {
                         tool_ttd.push(first - installed);
                     }
                 }
             }
             if let Some(since) = s.open_since {
-                tool_open.push(
-                    json!({"host": host, "tool_id": tool, "since": since, "age_s": end - since}),
-                );
+                tool_open.push((host_name, tool_name, since));
             }
         }
-        let hosts_with_tools: BTreeSet<&str> = self
-            .tools
+        tool_open.sort_unstable();
+        let tool_open: Vec<Value> = tool_open
             .iter()
-            .filter(|(_, s)| s.open_rows > 0)
-            .map(|((h, _), _)| h.as_str())
+            .map(|(host, tool, since)| json!({"host": host, "tool_id": tool, "since": since, "age_s": end - since}))
             .collect();
-        let mut seen_on: BTreeMap<&str, usize> = BTreeMap::new();
-        for ((_, tool), s) in &self.tools {
-            if s.first_seen.is_some() {
-                *seen_on.entry(tool.as_str()).or_default() += 1;
-            }
-        }
         let tools: Vec<Value> = by_tool
             .iter()
-            .map(|(tool, (hosts, first))| {
-                json!({"tool_id": tool, "hosts_now": hosts.len(),
-                       "hosts_seen": seen_on.get(tool).copied().unwrap_or_default(), "first_seen": first})
+            .map(|(tool, (now, seen, first))| {
+                json!({"tool_id": tool, "hosts_now": now, "hosts_seen": seen, "first_seen": first})
             })
             .collect();
 
@@ -368,8 +427,10 @@ impl Analyzer {
         let mut sw_ttd = Vec::new();
         let mut sw_name: BTreeMap<(&str, &str), u64> = BTreeMap::new();
         for ((host, source, name), (first, install)) in &self.software {
-            *sw_host.entry(host.as_str()).or_default() += 1;
-            *sw_name.entry((name.as_str(), source.as_str())).or_default() += 1;
+            *sw_host.entry(self.names.name(*host)).or_default() += 1;
+            *sw_name
+                .entry((self.names.name(*name), self.names.name(*source)))
+                .or_default() += 1;
             let when = install.unwrap_or(*first);
             let week = jiff::Timestamp::from_second(when)
                 .map(|t| {
@@ -414,7 +475,7 @@ impl Analyzer {
                              "per_week": sw_week.iter().map(|(w, n)| json!({"week": w, "count": n})).collect::<Vec<_>>(),
                              "top": top,
                              "time_to_detect": percentiles(&sw_ttd)},
-            "time_to_resolve": {"overall": percentiles(&all_resolved), "open_findings": all_open.len() + self.tools.values().filter(|s| s.open_since.is_some()).count()},
+            "time_to_resolve": {"overall": percentiles(&all_resolved), "open_findings": all_open.len() + tool_open.len()},
         })
     }
 }
@@ -552,6 +613,16 @@ fn progress(files: &[std::path::PathBuf]) -> indicatif::ProgressBar {
     bar
 }
 
+/// The analysis of lines held in memory, numbered from 1.
+pub fn analyze_lines<S: AsRef<str>>(source: &str, lines: &[S]) -> Analyzer {
+    let mut a = Analyzer::default();
+    for (n, line) in lines.iter().enumerate() {
+        a.bytes += line.as_ref().len() as u64 + 1;
+        a.feed(source, n + 1, Ok(line.as_ref()));
+    }
+    a
+}
+
 /// Reads every source into a new analysis.
 pub fn analyze(paths: &[std::path::PathBuf]) -> Result<Analyzer, String> {
     let mut a = Analyzer::default();
@@ -569,7 +640,7 @@ pub fn analyze(paths: &[std::path::PathBuf]) -> Result<Analyzer, String> {
             }
         };
         let result = input::for_each_line(reader.as_mut(), &mut |n, line| {
-            feed(&mut a, &shown, n, line.and_then(input::parse_line));
+            a.feed(&shown, n, line);
         });
         match result {
             Ok(bytes) => a.bytes += bytes,
@@ -579,14 +650,6 @@ pub fn analyze(paths: &[std::path::PathBuf]) -> Result<Analyzer, String> {
     }
     bar.finish_and_clear();
     Ok(a)
-}
-
-fn feed(a: &mut Analyzer, source: &str, n: usize, parsed: Result<Vec<Event>, String>) {
-    a.lines += 1;
-    match parsed {
-        Ok(events) => events.into_iter().for_each(|e| a.add(e)),
-        Err(e) => a.malformed_line(source, n, e),
-    }
 }
 
 #[cfg(test)]
