@@ -192,9 +192,12 @@ impl ReportFormat {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory
-/// and a rename, so that a reader never sees half a report.
-fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), String> {
+/// Writes to `path` through a temporary file in the same directory and a
+/// rename, so that a reader never sees half a report.
+fn write_whole(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), String> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -207,11 +210,32 @@ fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), String> {
         name.to_string_lossy(),
         std::process::id()
     ));
-    let result = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    let result = std::fs::File::create(&tmp).and_then(|f| {
+        let mut w = std::io::BufWriter::new(f);
+        write(&mut w)?;
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&tmp, path)
+    });
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result.map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Writes the report in `format`.
+fn write_report(
+    out: &mut dyn Write,
+    format: ReportFormat,
+    report: &crate::report::Report,
+) -> std::io::Result<()> {
+    match format {
+        ReportFormat::Text => out.write_all(crate::report::to_text(report).as_bytes()),
+        ReportFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, report)?;
+            writeln!(out)
+        }
+        ReportFormat::Html => out.write_all(crate::report::html::to_html(report).as_bytes()),
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -430,19 +454,10 @@ fn run(command: Command) -> Result<ExitCode, String> {
             }
             let format = ReportFormat::choose(format, output.as_deref());
             let analysis = crate::report::analyze(&inputs)?;
-            let report = analysis.to_json();
-            let text = match format {
-                ReportFormat::Text => crate::report::to_text(&report),
-                ReportFormat::Json => {
-                    let mut s = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-                    s.push('\n');
-                    s
-                }
-                ReportFormat::Html => crate::report::html::to_html(&report),
-            };
+            let report = analysis.report();
             match output {
-                Some(path) => write_whole(&path, text.as_bytes())?,
-                None => out.write_all(text.as_bytes()).map_err(io)?,
+                Some(path) => write_whole(&path, |w| write_report(w, format, &report))?,
+                None => write_report(&mut out, format, &report).map_err(io)?,
             }
             Ok(ExitCode::SUCCESS)
         }

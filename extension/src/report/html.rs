@@ -8,14 +8,12 @@
 //! Each chart's `<figure>` carries `data-colors`, the series colours it was
 //! drawn with; the browser test looks for exactly those in its screenshot.
 
-// Indexing a `serde_json::Value` by key yields `Null` when the key is
-// missing; it cannot panic.
-#![allow(clippy::indexing_slicing)]
-
 use std::fmt::Write as _;
 
 use charts_rs::{HorizontalBarChart, LineChart};
 use serde_json::{json, Value};
+
+use super::{model, Report};
 
 /// Rows in a chart of top items, and in the tables of hosts and findings.
 const TOP_CHART: usize = 12;
@@ -65,33 +63,20 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => escape(s),
-        Value::Null => "-".into(),
-        other => escape(&other.to_string()),
-    }
+fn pct(share: f64) -> String {
+    super::pct(share)
 }
 
-fn pct(v: &Value) -> String {
-    format!("{:.0}%", v.as_f64().unwrap_or(0.0) * 100.0)
+fn hours(seconds: Option<i64>) -> Option<f64> {
+    seconds.map(|s| (s as f64 / 360.0).round() / 10.0)
 }
 
-fn hours(v: &Value) -> Option<f64> {
-    v.as_i64().map(|s| (s as f64 / 360.0).round() / 10.0)
-}
-
-fn grade(v: &Value) -> String {
-    let g = v.as_str().unwrap_or("");
+fn grade(g: &str) -> String {
     if ["A", "B", "C", "D", "F"].contains(&g) {
         format!("<span class=\"g g{g}\">{g}</span>")
     } else {
         "-".into()
     }
-}
-
-fn array(v: &Value) -> &[Value] {
-    v.as_array().map_or(&[], Vec::as_slice)
 }
 
 /// A chart in its figure, or the reason it could not be drawn.
@@ -120,7 +105,7 @@ fn base(title: &str, height: f32, colors: &[&str]) -> Value {
         "width": WIDTH, "height": height, "title_text": title, "title_align": "left",
         "title_font_size": 16, "legend_align": "right", "series_colors": colors,
         "font_family": "Roboto, Arial, Helvetica, sans-serif",
-        "tooltip_show": true, "margin": {"left": 10, "top": 8, "right": 24, "bottom": 8},
+        "tooltip_show": true, "margin": {"left": 10, "top": 8, "right": 48, "bottom": 8},
     })
 }
 
@@ -154,18 +139,15 @@ fn bar_height(rows: usize, series: usize) -> f32 {
     90.0 + (rows * series) as f32 * 22.0 + rows as f32 * 8.0
 }
 
-fn edr_chart(r: &Value) -> String {
-    let daily = array(&r["edr_coverage"]["daily"]);
+fn edr_chart(r: &Report) -> String {
+    let daily = &r.edr_coverage.daily;
     if daily.is_empty() {
         return empty("No host reported its EDR control.");
     }
-    let days: Vec<&str> = daily
-        .iter()
-        .map(|d| d["day"].as_str().unwrap_or(""))
-        .collect();
+    let days: Vec<&str> = daily.iter().map(|d| d.day.as_str()).collect();
     let shares: Vec<f64> = daily
         .iter()
-        .map(|d| (d["share"].as_f64().unwrap_or(0.0) * 1000.0).round() / 10.0)
+        .map(|d| (d.share * 1000.0).round() / 10.0)
         .collect();
     let options = merge(
         base("EDR coverage per day", 340.0, &[EDR_COLOR]),
@@ -184,26 +166,23 @@ fn edr_chart(r: &Value) -> String {
     )
 }
 
-fn ttr_chart(r: &Value) -> String {
-    let mut rows: Vec<(String, f64, f64)> = array(&r["controls"])
+fn ttr_chart(r: &Report) -> String {
+    let mut rows: Vec<(&str, f64, f64)> = r
+        .controls
         .iter()
         .filter_map(|c| {
-            let t = &c["time_to_resolve"];
-            Some((
-                c["control"].as_str()?.to_string(),
-                hours(&t["median_s"])?,
-                hours(&t["p90_s"])?,
-            ))
+            let t = &c.time_to_resolve;
+            Some((c.control, hours(t.median_s)?, hours(t.p90_s)?))
         })
         .collect();
-    let ra = &r["remote_access"]["time_to_resolve"];
-    if let (Some(m), Some(p)) = (hours(&ra["median_s"]), hours(&ra["p90_s"])) {
-        rows.push(("unapproved remote access".into(), m, p));
+    let ra = &r.remote_access.time_to_resolve;
+    if let (Some(m), Some(p)) = (hours(ra.median_s), hours(ra.p90_s)) {
+        rows.push(("unapproved remote access", m, p));
     }
     if rows.is_empty() {
         return empty("No finding was resolved in this window.");
     }
-    rows.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+    rows.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(b.0)));
     rows.truncate(TOP_CHART);
     // Horizontal bars are drawn bottom-up; the longest last reads top-down.
     rows.reverse();
@@ -214,7 +193,7 @@ fn ttr_chart(r: &Value) -> String {
             &TTR_COLORS,
         ),
         json!({
-            "x_axis_data": rows.iter().map(|r| &r.0).collect::<Vec<_>>(),
+            "x_axis_data": rows.iter().map(|r| r.0).collect::<Vec<_>>(),
             "series_list": [
                 {"name": "median", "data": rows.iter().map(|r| r.1).collect::<Vec<_>>(), "label_show": true},
                 {"name": "90th percentile", "data": rows.iter().map(|r| r.2).collect::<Vec<_>>(), "label_show": true},
@@ -229,16 +208,15 @@ fn ttr_chart(r: &Value) -> String {
     )
 }
 
-fn tools_chart(r: &Value) -> String {
-    let mut tools: Vec<&Value> = array(&r["remote_access"]["tools"]).iter().collect();
+fn tools_chart(r: &Report) -> String {
+    let mut tools: Vec<&model::Tool> = r.remote_access.tools.iter().collect();
     if tools.is_empty() {
         return empty("No unapproved remote access tool was seen.");
     }
-    let seen = |t: &Value| t["hosts_seen"].as_u64().unwrap_or(0);
     tools.sort_by(|a, b| {
-        seen(b)
-            .cmp(&seen(a))
-            .then(a["tool_id"].as_str().cmp(&b["tool_id"].as_str()))
+        b.hosts_seen
+            .cmp(&a.hosts_seen)
+            .then(a.tool_id.cmp(b.tool_id))
     });
     tools.truncate(TOP_CHART);
     tools.reverse();
@@ -249,10 +227,10 @@ fn tools_chart(r: &Value) -> String {
             &TOOL_COLORS,
         ),
         json!({
-            "x_axis_data": tools.iter().map(|t| t["tool_id"].as_str().unwrap_or("")).collect::<Vec<_>>(),
+            "x_axis_data": tools.iter().map(|t| t.tool_id).collect::<Vec<_>>(),
             "series_list": [
-                {"name": "hosts now", "data": tools.iter().map(|t| t["hosts_now"].as_u64().unwrap_or(0)).collect::<Vec<_>>(), "label_show": true},
-                {"name": "hosts ever", "data": tools.iter().map(|t| seen(t)).collect::<Vec<_>>(), "label_show": true},
+                {"name": "hosts now", "data": tools.iter().map(|t| t.hosts_now).collect::<Vec<_>>(), "label_show": true},
+                {"name": "hosts ever", "data": tools.iter().map(|t| t.hosts_seen).collect::<Vec<_>>(), "label_show": true},
             ],
         }),
     );
@@ -264,18 +242,18 @@ fn tools_chart(r: &Value) -> String {
     )
 }
 
-fn software_chart(r: &Value) -> String {
-    let mut top: Vec<&Value> = array(&r["new_software"]["top"]).iter().collect();
+fn software_chart(r: &Report) -> String {
+    let mut top: Vec<&model::Software> = r.new_software.top.iter().collect();
     if top.is_empty() {
         return empty("No unmanaged software arrived after enrollment.");
     }
     top.truncate(TOP_CHART);
     top.reverse();
-    let label = |s: &Value| {
-        let name = s["name"].as_str().unwrap_or("");
-        match s["source"].as_str() {
-            Some(src) if !src.is_empty() => format!("{name} ({src})"),
-            _ => name.to_string(),
+    let label = |s: &model::Software| {
+        if s.source.is_empty() {
+            s.name.to_string()
+        } else {
+            format!("{} ({})", s.name, s.source)
         }
     };
     let options = merge(
@@ -287,7 +265,7 @@ fn software_chart(r: &Value) -> String {
         json!({
             "legend_show": false,
             "x_axis_data": top.iter().map(|s| label(s)).collect::<Vec<_>>(),
-            "series_list": [{"name": "hosts", "data": top.iter().map(|s| s["hosts"].as_u64().unwrap_or(0)).collect::<Vec<_>>(), "label_show": true}],
+            "series_list": [{"name": "hosts", "data": top.iter().map(|s| s.hosts).collect::<Vec<_>>(), "label_show": true}],
         }),
     );
     figure(
@@ -298,8 +276,8 @@ fn software_chart(r: &Value) -> String {
     )
 }
 
-fn weekly_chart(r: &Value) -> String {
-    let weeks = array(&r["new_software"]["per_week"]);
+fn weekly_chart(r: &Report) -> String {
+    let weeks = &r.new_software.per_week;
     if weeks.is_empty() {
         return String::new();
     }
@@ -307,8 +285,8 @@ fn weekly_chart(r: &Value) -> String {
         base("New unmanaged software per week", 300.0, &[WEEK_COLOR]),
         json!({
             "legend_show": false,
-            "x_axis_data": weeks.iter().map(|w| w["week"].as_str().unwrap_or("")).collect::<Vec<_>>(),
-            "series_list": [{"name": "items", "data": weeks.iter().map(|w| w["count"].as_u64().unwrap_or(0)).collect::<Vec<_>>(), "label_show": true}],
+            "x_axis_data": weeks.iter().map(|w| w.week.as_str()).collect::<Vec<_>>(),
+            "series_list": [{"name": "items", "data": weeks.iter().map(|w| w.count).collect::<Vec<_>>(), "label_show": true}],
         }),
     );
     figure(
@@ -322,94 +300,93 @@ fn weekly_chart(r: &Value) -> String {
 fn card(out: &mut String, value: &str, label: &str) {
     let _ = write!(
         out,
-        "<div class=\"card\"><div class=\"v\">{value}</div><div class=\"l\">{}</div></div>",
+        "<div class=\"card\"><div class=\"v\">{}</div><div class=\"l\">{}</div></div>",
+        escape(value),
         escape(label)
     );
 }
 
-fn cards(r: &Value) -> String {
+fn cards(r: &Report) -> String {
     let mut s = String::from("<div class=\"cards\">");
-    let platforms: Vec<String> = r["hosts"]["by_platform"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{} {}", escape(k), v))
-                .collect()
-        })
-        .unwrap_or_default();
+    let platforms: Vec<String> = r
+        .hosts
+        .by_platform
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
     card(
         &mut s,
-        &text(&r["hosts"]["total"]),
+        &r.hosts.total.to_string(),
         &format!("hosts ({})", platforms.join(", ")),
     );
     card(
         &mut s,
-        &text(&r["hosts"]["with_postern"]),
-        &format!("with postern; {} without", r["hosts"]["without_postern"]),
+        &r.hosts.with_postern.to_string(),
+        &format!("with postern; {} without", r.hosts.without_postern),
     );
+    let e = &r.edr_coverage;
     card(
         &mut s,
-        &pct(&r["edr_coverage"]["share"]),
+        &pct(e.share),
         &format!(
             "EDR coverage ({} of {} hosts)",
-            r["edr_coverage"]["hosts_passing"], r["edr_coverage"]["hosts_reporting"]
+            e.hosts_passing, e.hosts_reporting
         ),
     );
     card(
         &mut s,
-        &text(&r["remote_access"]["hosts_with_unapproved_tools"]),
+        &r.remote_access.hosts_with_unapproved_tools.to_string(),
         "hosts with unapproved remote access now",
     );
     card(
         &mut s,
-        &text(&r["new_software"]["unmanaged"]),
+        &r.new_software.unmanaged.to_string(),
         "new unmanaged software items",
     );
-    let overall = &r["time_to_resolve"]["overall"];
+    let overall = &r.time_to_resolve.overall;
     card(
         &mut s,
-        &super::duration(&overall["median_s"]),
+        &super::duration(overall.median_s),
         &format!(
             "median time to resolve (p90 {}); {} findings open",
-            super::duration(&overall["p90_s"]),
-            r["time_to_resolve"]["open_findings"]
+            super::duration(overall.p90_s),
+            r.time_to_resolve.open_findings
         ),
     );
     s.push_str("</div>\n");
     s
 }
 
-fn controls_table(r: &Value) -> String {
-    let controls = array(&r["controls"]);
-    if controls.is_empty() {
+fn controls_table(r: &Report) -> String {
+    if r.controls.is_empty() {
         return empty("No control results in the logs.");
     }
     let mut s = String::from(
         "<table id=\"controls\"><tr><th>control</th><th class=\"n\">hosts</th><th class=\"n\">passing</th><th>grade</th>\
          <th class=\"n\">resolved</th><th class=\"n\">median</th><th class=\"n\">p90</th><th class=\"n\">open</th></tr>\n",
     );
-    for c in controls {
-        let t = &c["time_to_resolve"];
+    for c in &r.controls {
+        let t = &c.time_to_resolve;
         let _ = writeln!(
             s,
             "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td>\
              <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-            text(&c["control"]),
-            text(&c["hosts"]),
-            pct(&c["share"]),
-            grade(&c["grade"]),
-            text(&t["count"]),
-            super::duration(&t["median_s"]),
-            super::duration(&t["p90_s"]),
-            array(&c["open"]).len()
+            escape(c.control),
+            c.hosts,
+            pct(c.share),
+            grade(c.grade),
+            t.count,
+            super::duration(t.median_s),
+            super::duration(t.p90_s),
+            c.open.len()
         );
     }
     s.push_str("</table>\n");
     s
 }
 
-fn tools_table(r: &Value) -> String {
-    let tools = array(&r["remote_access"]["tools"]);
+fn tools_table(r: &Report) -> String {
+    let tools = &r.remote_access.tools;
     if tools.is_empty() {
         return String::new();
     }
@@ -420,10 +397,10 @@ fn tools_table(r: &Value) -> String {
         let _ = writeln!(
             s,
             "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
-            text(&t["tool_id"]),
-            text(&t["hosts_now"]),
-            text(&t["hosts_seen"]),
-            super::when(&t["first_seen"])
+            escape(t.tool_id),
+            t.hosts_now,
+            t.hosts_seen,
+            super::when(Some(t.first_seen))
         );
     }
     s.push_str("</table>\n");
@@ -431,28 +408,28 @@ fn tools_table(r: &Value) -> String {
 }
 
 /// The oldest open findings: failing controls and unapproved tools.
-fn open_table(r: &Value) -> String {
-    let mut open: Vec<(i64, String, String)> = Vec::new();
-    for c in array(&r["controls"]) {
-        for o in array(&c["open"]) {
+fn open_table(r: &Report) -> String {
+    let mut open: Vec<(i64, &str, String)> = Vec::new();
+    for c in &r.controls {
+        for o in &c.open {
             open.push((
-                o["age_s"].as_i64().unwrap_or(0),
-                text(&o["host"]),
-                format!("control <code>{}</code> failing", text(&c["control"])),
+                o.age_s,
+                o.host,
+                format!("control <code>{}</code> failing", escape(c.control)),
             ));
         }
     }
-    for o in array(&r["remote_access"]["open"]) {
+    for o in &r.remote_access.open {
         open.push((
-            o["age_s"].as_i64().unwrap_or(0),
-            text(&o["host"]),
-            format!("unapproved <code>{}</code>", text(&o["tool_id"])),
+            o.age_s,
+            o.host,
+            format!("unapproved <code>{}</code>", escape(o.tool_id)),
         ));
     }
     if open.is_empty() {
         return empty("No finding is open at the end of the window.");
     }
-    open.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    open.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
     let total = open.len();
     let mut s = String::from(
         "<table id=\"open\"><tr><th>host</th><th>finding</th><th class=\"n\">open for</th></tr>\n",
@@ -460,8 +437,9 @@ fn open_table(r: &Value) -> String {
     for (age, host, what) in open.iter().take(TABLE_ROWS) {
         let _ = writeln!(
             s,
-            "<tr><td>{host}</td><td>{what}</td><td class=\"n\">{}</td></tr>",
-            super::duration(&json!(age))
+            "<tr><td>{}</td><td>{what}</td><td class=\"n\">{}</td></tr>",
+            escape(host),
+            super::duration(Some(*age))
         );
     }
     s.push_str("</table>\n");
@@ -474,34 +452,19 @@ fn open_table(r: &Value) -> String {
     s
 }
 
-fn hosts_table(r: &Value) -> String {
-    let mut hosts: Vec<&Value> = array(&r["host_grades"]).iter().collect();
+fn hosts_table(r: &Report) -> String {
+    let mut hosts: Vec<&model::HostGrade> = r.host_grades.iter().collect();
     if hosts.is_empty() {
         return String::new();
     }
-    let mut counts = [0usize; 5];
-    for h in &hosts {
-        if let Some(i) = ["A", "B", "C", "D", "F"]
-            .iter()
-            .position(|g| h["grade"].as_str() == Some(*g))
-        {
-            if let Some(n) = counts.get_mut(i) {
-                *n += 1;
-            }
-        }
-    }
+    let grades = ["A", "B", "C", "D", "F"];
     let mut s = String::from("<p>Hosts by grade: ");
-    for (g, n) in ["A", "B", "C", "D", "F"].iter().zip(counts) {
-        let _ = write!(s, "{} {n} &nbsp; ", grade(&json!(g)));
+    for g in grades {
+        let n = hosts.iter().filter(|h| h.grade == g).count();
+        let _ = write!(s, "{} {n} &nbsp; ", grade(g));
     }
     s.push_str("</p>\n");
-    hosts.sort_by(|a, b| {
-        a["share"]
-            .as_f64()
-            .unwrap_or(0.0)
-            .total_cmp(&b["share"].as_f64().unwrap_or(0.0))
-            .then(a["host"].as_str().cmp(&b["host"].as_str()))
-    });
+    hosts.sort_by(|a, b| a.share.total_cmp(&b.share).then(a.host.cmp(b.host)));
     s.push_str(
         "<table id=\"hosts\"><tr><th>host</th><th>platform</th><th class=\"n\">controls passing</th><th>grade</th></tr>\n",
     );
@@ -509,11 +472,11 @@ fn hosts_table(r: &Value) -> String {
         let _ = writeln!(
             s,
             "<tr><td>{}</td><td>{}</td><td class=\"n\">{} of {}</td><td>{}</td></tr>",
-            text(&h["host"]),
-            text(&h["platform"]),
-            text(&h["passing"]),
-            text(&h["controls"]),
-            grade(&h["grade"])
+            escape(h.host),
+            escape(h.platform.unwrap_or("-")),
+            h.passing,
+            h.controls,
+            grade(h.grade)
         );
     }
     s.push_str("</table>\n");
@@ -527,26 +490,21 @@ fn hosts_table(r: &Value) -> String {
     s
 }
 
-fn input_section(r: &Value) -> String {
-    let i = &r["input"];
+fn input_section(r: &Report) -> String {
+    let i = &r.input;
     let mut s = format!(
         "<p>{} lines ({} bytes), {} events; {} malformed lines; {} results of queries postern does not know.</p>\n",
-        text(&i["lines"]),
-        text(&i["bytes"]),
-        text(&i["events"]),
-        text(&i["malformed"]),
-        text(&i["unknown_query_results"])
+        i.lines, i.bytes, i.events, i.malformed, i.unknown_query_results
     );
-    let examples = array(&i["malformed_examples"]);
-    if !examples.is_empty() {
+    if !i.malformed_examples.is_empty() {
         s.push_str("<table id=\"malformed\"><tr><th>source</th><th class=\"n\">line</th><th>error</th></tr>\n");
-        for e in examples {
+        for e in &i.malformed_examples {
             let _ = writeln!(
                 s,
                 "<tr><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
-                text(&e["source"]),
-                text(&e["line"]),
-                text(&e["error"])
+                escape(e.source),
+                e.line,
+                escape(e.error)
             );
         }
         s.push_str("</table>\n");
@@ -554,8 +512,8 @@ fn input_section(r: &Value) -> String {
     s
 }
 
-/// The report (JSON of schema `postern.report/1`) as one HTML page.
-pub fn to_html(r: &Value) -> String {
+/// The report as one HTML page.
+pub fn to_html(r: &Report) -> String {
     let mut s = String::with_capacity(64 * 1024);
     s.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
     // Nothing may be fetched or run, whatever the logs put in the page.
@@ -571,8 +529,8 @@ pub fn to_html(r: &Value) -> String {
     let _ = writeln!(
         s,
         "<p class=\"meta\">Results from {} to {}.</p>",
-        super::when(&r["window"]["start"]),
-        super::when(&r["window"]["end"])
+        super::when(r.window.start),
+        super::when(r.window.end)
     );
     s.push_str(&cards(r));
     s.push_str("<h2>EDR coverage</h2>\n");
@@ -604,13 +562,13 @@ mod tests {
     use crate::report::analyze_lines;
     use crate::report::demo;
 
-    fn report(lines: &[String]) -> Value {
-        analyze_lines("test", lines).to_json()
+    fn html(lines: &[String]) -> String {
+        to_html(&analyze_lines("test", lines).report())
     }
 
     #[test]
     fn demo_report_has_every_chart_and_table() {
-        let html = to_html(&report(&demo::lines(40, 7)));
+        let html = html(&demo::lines(40, 7));
         for id in [
             "chart-edr-coverage",
             "chart-time-to-resolve",
@@ -660,7 +618,7 @@ mod tests {
             ),
             "{\"broken <script>".to_string(),
         ];
-        let html = to_html(&report(&lines));
+        let html = html(&lines);
         assert!(!html.contains("<script"), "{html}");
         assert!(!html.contains("<img"), "{html}");
         assert!(!html.contains("<svg onload"), "{html}");
@@ -670,7 +628,7 @@ mod tests {
 
     #[test]
     fn an_empty_report_says_so() {
-        let html = to_html(&report(&[]));
+        let html = html(&[]);
         assert!(!html.contains("<figure"));
         assert!(html.contains("No host reported its EDR control."));
         assert!(html.contains("No finding is open"));

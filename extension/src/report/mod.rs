@@ -14,12 +14,14 @@
 pub mod demo;
 pub mod html;
 pub mod input;
+pub mod model;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use input::{cell, Action, Line, Row};
+pub use model::{Durations, Report};
 
 /// Malformed lines kept as examples.
 const EXAMPLES: usize = 5;
@@ -43,17 +45,21 @@ pub fn grade(share: f64) -> &'static str {
 }
 
 /// Median and 90th percentile (nearest rank) of durations in seconds.
-pub fn percentiles(values: &[i64]) -> Value {
-    if values.is_empty() {
-        return json!({"count": 0, "median_s": null, "p90_s": null});
-    }
+pub fn percentiles(values: &[i64]) -> Durations {
     let mut v = values.to_vec();
     v.sort_unstable();
     let rank = |p: f64| {
         let idx = ((p * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
-        v.get(idx).copied().unwrap_or_default()
+        v.get(idx).copied()
     };
-    json!({"count": v.len(), "median_s": rank(0.5), "p90_s": rank(0.9)})
+    if v.is_empty() {
+        return Durations::default();
+    }
+    Durations {
+        count: v.len(),
+        median_s: rank(0.5),
+        p90_s: rank(0.9),
+    }
 }
 
 /// Strings seen in the logs, each kept once; events refer to them by number.
@@ -288,14 +294,16 @@ impl Analyzer {
         }
     }
 
-    /// The report as JSON (schema `postern.report/1`, docs/REPORT.md).
-    pub fn to_json(&self) -> Value {
+    /// The report as data; JSON is written straight from it.
+    pub fn report(&self) -> Report<'_> {
         let end = self.end.unwrap_or(0);
         let start = self.start.unwrap_or(0);
-        let mut by_platform: BTreeMap<String, u64> = BTreeMap::new();
+        let name = |id: u32| self.names.name(id);
+        let mut by_platform: BTreeMap<&str, u64> = BTreeMap::new();
         for h in self.hosts.values() {
-            let platform = h.platform.map_or("unknown", |p| self.names.name(p));
-            *by_platform.entry(platform.to_string()).or_default() += 1;
+            *by_platform
+                .entry(h.platform.map_or("unknown", name))
+                .or_default() += 1;
         }
         let with_postern = self.hosts.values().filter(|h| h.postern).count();
 
@@ -314,10 +322,13 @@ impl Analyzer {
         let mut day_end = start - start.rem_euclid(DAY) + DAY - 1;
         while start > 0 && day_end - DAY < end {
             let passing = reporting.iter().filter(|h| edr_at(h, day_end)).count();
-            let date = jiff::Timestamp::from_second(day_end)
+            let day = jiff::Timestamp::from_second(day_end)
                 .map(|t| t.strftime("%Y-%m-%d").to_string())
                 .unwrap_or_default();
-            daily.push(json!({"day": date, "share": share(passing, reporting.len())}));
+            daily.push(model::Day {
+                day,
+                share: share(passing, reporting.len()),
+            });
             day_end += DAY;
         }
 
@@ -325,58 +336,77 @@ impl Analyzer {
         let mut per_control: BTreeMap<&str, Vec<(&str, &ControlState)>> = BTreeMap::new();
         for ((host, control), state) in &self.controls {
             per_control
-                .entry(self.names.name(*control))
+                .entry(name(*control))
                 .or_default()
-                .push((self.names.name(*host), state));
-        }
-        for states in per_control.values_mut() {
-            states.sort_unstable_by_key(|(host, _)| *host);
+                .push((name(*host), state));
         }
         let mut all_resolved = Vec::new();
-        let mut all_open = Vec::new();
-        let controls: Vec<Value> = per_control
-            .iter()
-            .map(|(control, states)| {
-                let applicable: Vec<_> = states.iter().filter(|(_, s)| s.status != Status::NotApplicable).collect();
-                let passing = applicable.iter().filter(|(_, s)| s.status == Status::Pass).count();
-                let resolved: Vec<i64> = states.iter().flat_map(|(_, s)| s.resolved.iter().copied()).collect();
-                let open: Vec<Value> = states
+        let mut open_findings = 0;
+        let controls: Vec<model::Control> = per_control
+            .into_iter()
+            .map(|(control, mut states)| {
+                states.sort_unstable_by_key(|(host, _)| *host);
+                let applicable = states
                     .iter()
-                    .filter_map(|(h, s)| s.failing_since.map(|since| json!({"host": h, "since": since, "age_s": end - since})))
+                    .filter(|(_, s)| s.status != Status::NotApplicable)
+                    .count();
+                let passing = states
+                    .iter()
+                    .filter(|(_, s)| s.status == Status::Pass)
+                    .count();
+                let resolved: Vec<i64> = states
+                    .iter()
+                    .flat_map(|(_, s)| s.resolved.iter().copied())
+                    .collect();
+                let open: Vec<model::Open> = states
+                    .iter()
+                    .filter_map(|(host, s)| {
+                        s.failing_since.map(|since| model::Open {
+                            host,
+                            since,
+                            age_s: end - since,
+                        })
+                    })
                     .collect();
                 all_resolved.extend(resolved.iter().copied());
-                all_open.extend(open.iter().cloned());
-                let sh = share(passing, applicable.len());
-                json!({"control": control, "hosts": applicable.len(), "passing": passing, "share": sh,
-                       "grade": grade(sh), "time_to_resolve": percentiles(&resolved), "open": open})
+                open_findings += open.len();
+                let sh = share(passing, applicable);
+                model::Control {
+                    control,
+                    hosts: applicable,
+                    passing,
+                    share: sh,
+                    grade: grade(sh),
+                    time_to_resolve: percentiles(&resolved),
+                    open,
+                }
             })
             .collect();
 
         // Per host, over the aggregate controls (not per-agent rows).
         let mut per_host: BTreeMap<&str, (u32, usize, usize)> = BTreeMap::new();
         for ((host, control), state) in &self.controls {
-            if self.names.name(*control).contains(':') || state.status == Status::NotApplicable {
+            if name(*control).contains(':') || state.status == Status::NotApplicable {
                 continue;
             }
-            let e = per_host
-                .entry(self.names.name(*host))
-                .or_insert((*host, 0, 0));
+            let e = per_host.entry(name(*host)).or_insert((*host, 0, 0));
             e.2 += 1;
             if state.status == Status::Pass {
                 e.1 += 1;
             }
         }
-        let host_grades: Vec<Value> = per_host
-            .iter()
-            .map(|(host, (id, p, t))| {
-                let sh = share(*p, *t);
-                let platform = self
-                    .hosts
-                    .get(id)
-                    .and_then(|h| h.platform)
-                    .map(|p| self.names.name(p));
-                json!({"host": host, "platform": platform,
-                       "passing": p, "controls": t, "share": sh, "grade": grade(sh)})
+        let host_grades = per_host
+            .into_iter()
+            .map(|(host, (id, passing, controls))| {
+                let sh = share(passing, controls);
+                model::HostGrade {
+                    host,
+                    platform: self.hosts.get(&id).and_then(|h| h.platform).map(name),
+                    passing,
+                    controls,
+                    share: sh,
+                    grade: grade(sh),
+                }
             })
             .collect();
 
@@ -387,13 +417,12 @@ impl Analyzer {
         let mut tool_open = Vec::new();
         let mut hosts_with_tools: BTreeSet<u32> = BTreeSet::new();
         for ((host, tool), s) in &self.tools {
-            let (host_name, tool_name) = (self.names.name(*host), self.names.name(*tool));
             tool_resolved.extend(s.resolved.iter().copied());
             if s.open_rows > 0 {
                 hosts_with_tools.insert(*host);
             }
             if let Some(first) = s.first_seen {
-                let e = by_tool.entry(tool_name).or_insert((0, 0, first));
+                let e = by_tool.entry(name(*tool)).or_insert((0, 0, first));
                 e.2 = e.2.min(first);
                 e.1 += 1;
                 if s.open_rows > 0 {
@@ -406,19 +435,26 @@ impl Analyzer {
                 }
             }
             if let Some(since) = s.open_since {
-                tool_open.push((host_name, tool_name, since));
+                tool_open.push(model::OpenTool {
+                    host: name(*host),
+                    tool_id: name(*tool),
+                    since,
+                    age_s: end - since,
+                });
             }
         }
-        tool_open.sort_unstable();
-        let tool_open: Vec<Value> = tool_open
-            .iter()
-            .map(|(host, tool, since)| json!({"host": host, "tool_id": tool, "since": since, "age_s": end - since}))
-            .collect();
-        let tools: Vec<Value> = by_tool
-            .iter()
-            .map(|(tool, (now, seen, first))| {
-                json!({"tool_id": tool, "hosts_now": now, "hosts_seen": seen, "first_seen": first})
-            })
+        tool_open.sort_unstable_by_key(|o| (o.host, o.tool_id));
+        open_findings += tool_open.len();
+        let tools = by_tool
+            .into_iter()
+            .map(
+                |(tool_id, (hosts_now, hosts_seen, first_seen))| model::Tool {
+                    tool_id,
+                    hosts_now,
+                    hosts_seen,
+                    first_seen,
+                },
+            )
             .collect();
 
         // New unmanaged software.
@@ -426,11 +462,9 @@ impl Analyzer {
         let mut sw_week: BTreeMap<String, u64> = BTreeMap::new();
         let mut sw_ttd = Vec::new();
         let mut sw_name: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-        for ((host, source, name), (first, install)) in &self.software {
-            *sw_host.entry(self.names.name(*host)).or_default() += 1;
-            *sw_name
-                .entry((self.names.name(*name), self.names.name(*source)))
-                .or_default() += 1;
+        for ((host, source, software), (first, install)) in &self.software {
+            *sw_host.entry(name(*host)).or_default() += 1;
+            *sw_name.entry((name(*software), name(*source))).or_default() += 1;
             let when = install.unwrap_or(*first);
             let week = jiff::Timestamp::from_second(when)
                 .map(|t| {
@@ -447,49 +481,94 @@ impl Analyzer {
         }
         let mut top: Vec<((&str, &str), u64)> = sw_name.into_iter().collect();
         top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        let top: Vec<Value> = top
-            .iter()
-            .take(TOP_SOFTWARE)
-            .map(|((name, source), hosts)| json!({"name": name, "source": source, "hosts": hosts}))
-            .collect();
+        top.truncate(TOP_SOFTWARE);
         all_resolved.extend(tool_resolved.iter().copied());
-        json!({
-            "schema": "postern.report/1",
-            "window": {"start": self.start, "end": self.end},
-            "input": {
-                "lines": self.lines, "bytes": self.bytes, "events": self.events, "malformed": self.malformed,
-                "malformed_examples": self.examples.iter().map(|(s, l, e)| json!({"source": s, "line": l, "error": e})).collect::<Vec<_>>(),
-                "unknown_query_results": self.unknown,
+        Report {
+            schema: model::SCHEMA,
+            window: model::Window {
+                start: self.start,
+                end: self.end,
             },
-            "hosts": {"total": self.hosts.len(), "by_platform": by_platform, "with_postern": with_postern,
-                      "without_postern": self.hosts.len() - with_postern},
-            "edr_coverage": {"share": share(passing_end, reporting.len()), "hosts_passing": passing_end,
-                             "hosts_reporting": reporting.len(), "daily": daily},
-            "controls": controls,
-            "host_grades": host_grades,
-            "remote_access": {"hosts_with_unapproved_tools": hosts_with_tools.len(), "tools": tools,
-                              "time_to_detect": percentiles(&tool_ttd), "time_to_resolve": percentiles(&tool_resolved),
-                              "open": tool_open},
-            "new_software": {"unmanaged": self.software.len(),
-                             "per_host": sw_host.iter().map(|(h, n)| json!({"host": h, "count": n})).collect::<Vec<_>>(),
-                             "per_week": sw_week.iter().map(|(w, n)| json!({"week": w, "count": n})).collect::<Vec<_>>(),
-                             "top": top,
-                             "time_to_detect": percentiles(&sw_ttd)},
-            "time_to_resolve": {"overall": percentiles(&all_resolved), "open_findings": all_open.len() + tool_open.len()},
-        })
+            input: model::Input {
+                lines: self.lines,
+                bytes: self.bytes,
+                events: self.events,
+                malformed: self.malformed,
+                malformed_examples: self
+                    .examples
+                    .iter()
+                    .map(|(source, line, error)| model::Malformed {
+                        source,
+                        line: *line,
+                        error,
+                    })
+                    .collect(),
+                unknown_query_results: self.unknown,
+            },
+            hosts: model::Hosts {
+                total: self.hosts.len(),
+                by_platform,
+                with_postern,
+                without_postern: self.hosts.len() - with_postern,
+            },
+            edr_coverage: model::EdrCoverage {
+                share: share(passing_end, reporting.len()),
+                hosts_passing: passing_end,
+                hosts_reporting: reporting.len(),
+                daily,
+            },
+            controls,
+            host_grades,
+            remote_access: model::RemoteAccess {
+                hosts_with_unapproved_tools: hosts_with_tools.len(),
+                tools,
+                time_to_detect: percentiles(&tool_ttd),
+                time_to_resolve: percentiles(&tool_resolved),
+                open: tool_open,
+            },
+            new_software: model::NewSoftware {
+                unmanaged: self.software.len(),
+                per_host: sw_host
+                    .into_iter()
+                    .map(|(host, count)| model::HostCount { host, count })
+                    .collect(),
+                per_week: sw_week
+                    .into_iter()
+                    .map(|(week, count)| model::WeekCount { week, count })
+                    .collect(),
+                top: top
+                    .into_iter()
+                    .map(|((name, source), hosts)| model::Software {
+                        name,
+                        source,
+                        hosts,
+                    })
+                    .collect(),
+                time_to_detect: percentiles(&sw_ttd),
+            },
+            time_to_resolve: model::TimeToResolve {
+                overall: percentiles(&all_resolved),
+                open_findings,
+            },
+        }
+    }
+
+    /// The report as a JSON value (tests, small reports).
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self.report()).unwrap_or(Value::Null)
     }
 }
 
 /// A Unix time as a UTC date and time.
-fn when(v: &Value) -> String {
-    v.as_i64()
-        .and_then(|t| jiff::Timestamp::from_second(t).ok())
+fn when(t: Option<i64>) -> String {
+    t.and_then(|t| jiff::Timestamp::from_second(t).ok())
         .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_else(|| "-".into())
 }
 
-fn duration(v: &Value) -> String {
-    match v.as_i64() {
+/// A duration in seconds for a person: minutes, hours or days.
+fn duration(v: Option<i64>) -> String {
+    match v {
         None => "-".into(),
         Some(s) if s < 3600 => format!("{}m", s / 60),
         Some(s) if s < 2 * DAY => format!("{:.1}h", s as f64 / 3600.0),
@@ -497,95 +576,88 @@ fn duration(v: &Value) -> String {
     }
 }
 
+fn pct(share: f64) -> String {
+    format!("{:.0}%", share * 100.0)
+}
+
 /// The report for a person.
-// Indexing a `serde_json::Value` by key yields `Null` when the key is
-// missing; it cannot panic.
-#[allow(clippy::indexing_slicing)]
-pub fn to_text(r: &Value) -> String {
+pub fn to_text(r: &Report) -> String {
+    use std::fmt::Write as _;
     let mut s = String::new();
-    let pct = |v: &Value| format!("{:.0}%", v.as_f64().unwrap_or(0.0) * 100.0);
-    s.push_str(&format!(
-        "postern report: {} hosts ({} with postern, {} without); {} events from {} lines, {} malformed, {} results of other queries\n",
-        r["hosts"]["total"], r["hosts"]["with_postern"], r["hosts"]["without_postern"], r["input"]["events"],
-        r["input"]["lines"], r["input"]["malformed"], r["input"]["unknown_query_results"]
-    ));
-    for ex in r["input"]["malformed_examples"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        s.push_str(&format!(
-            "  malformed: {}:{}: {}\n",
-            ex["source"].as_str().unwrap_or(""),
-            ex["line"],
-            ex["error"].as_str().unwrap_or("")
-        ));
+    let _ = writeln!(
+        s,
+        "postern report: {} hosts ({} with postern, {} without); {} events from {} lines, {} malformed, {} results of other queries",
+        r.hosts.total, r.hosts.with_postern, r.hosts.without_postern, r.input.events,
+        r.input.lines, r.input.malformed, r.input.unknown_query_results
+    );
+    for ex in &r.input.malformed_examples {
+        let _ = writeln!(s, "  malformed: {}:{}: {}", ex.source, ex.line, ex.error);
     }
-    s.push_str(&format!(
-        "EDR coverage: {} ({} of {} hosts)\n",
-        pct(&r["edr_coverage"]["share"]),
-        r["edr_coverage"]["hosts_passing"],
-        r["edr_coverage"]["hosts_reporting"]
-    ));
+    let e = &r.edr_coverage;
+    let _ = writeln!(
+        s,
+        "EDR coverage: {} ({} of {} hosts)",
+        pct(e.share),
+        e.hosts_passing,
+        e.hosts_reporting
+    );
     s.push_str("Controls (share of hosts passing, grade, time to resolve median/p90, open):\n");
-    for c in r["controls"].as_array().into_iter().flatten() {
-        s.push_str(&format!(
-            "  {:<32} {:>5} {}  {}/{}  open {}\n",
-            c["control"].as_str().unwrap_or(""),
-            pct(&c["share"]),
-            c["grade"].as_str().unwrap_or(""),
-            duration(&c["time_to_resolve"]["median_s"]),
-            duration(&c["time_to_resolve"]["p90_s"]),
-            c["open"].as_array().map_or(0, Vec::len)
-        ));
+    for c in &r.controls {
+        let _ = writeln!(
+            s,
+            "  {:<32} {:>5} {}  {}/{}  open {}",
+            c.control,
+            pct(c.share),
+            c.grade,
+            duration(c.time_to_resolve.median_s),
+            duration(c.time_to_resolve.p90_s),
+            c.open.len()
+        );
     }
-    let ra = &r["remote_access"];
-    s.push_str(&format!(
-        "Remote access: {} hosts with unapproved tools; detect {}/{}, resolve {}/{}\n",
-        ra["hosts_with_unapproved_tools"],
-        duration(&ra["time_to_detect"]["median_s"]),
-        duration(&ra["time_to_detect"]["p90_s"]),
-        duration(&ra["time_to_resolve"]["median_s"]),
-        duration(&ra["time_to_resolve"]["p90_s"])
-    ));
-    for t in ra["tools"].as_array().into_iter().flatten() {
-        s.push_str(&format!(
-            "  {:<28} on {} hosts now, {} ever, first seen {}\n",
-            t["tool_id"].as_str().unwrap_or(""),
-            t["hosts_now"],
-            t["hosts_seen"],
-            when(&t["first_seen"])
-        ));
+    let ra = &r.remote_access;
+    let _ = writeln!(
+        s,
+        "Remote access: {} hosts with unapproved tools; detect {}/{}, resolve {}/{}",
+        ra.hosts_with_unapproved_tools,
+        duration(ra.time_to_detect.median_s),
+        duration(ra.time_to_detect.p90_s),
+        duration(ra.time_to_resolve.median_s),
+        duration(ra.time_to_resolve.p90_s)
+    );
+    for t in &ra.tools {
+        let _ = writeln!(
+            s,
+            "  {:<28} on {} hosts now, {} ever, first seen {}",
+            t.tool_id,
+            t.hosts_now,
+            t.hosts_seen,
+            when(Some(t.first_seen))
+        );
     }
-    let sw = &r["new_software"];
-    s.push_str(&format!(
-        "New unmanaged software: {} items; time to detect {}/{}\n",
-        sw["unmanaged"],
-        duration(&sw["time_to_detect"]["median_s"]),
-        duration(&sw["time_to_detect"]["p90_s"])
-    ));
-    for t in sw["top"].as_array().into_iter().flatten().take(10) {
-        s.push_str(&format!(
-            "  {:<28} {} on {} hosts\n",
-            t["name"].as_str().unwrap_or(""),
-            t["source"].as_str().unwrap_or(""),
-            t["hosts"]
-        ));
+    let sw = &r.new_software;
+    let _ = writeln!(
+        s,
+        "New unmanaged software: {} items; time to detect {}/{}",
+        sw.unmanaged,
+        duration(sw.time_to_detect.median_s),
+        duration(sw.time_to_detect.p90_s)
+    );
+    for t in sw.top.iter().take(10) {
+        let _ = writeln!(s, "  {:<28} {} on {} hosts", t.name, t.source, t.hosts);
     }
-    s.push_str("  per week of install:\n");
-    for w in sw["per_week"].as_array().into_iter().flatten() {
-        s.push_str(&format!(
-            "    {} {}\n",
-            w["week"].as_str().unwrap_or(""),
-            w["count"]
-        ));
+    if !sw.per_week.is_empty() {
+        s.push_str("  per week of install:\n");
     }
-    s.push_str(&format!(
-        "Time to resolve, overall: median {}, p90 {}; open findings {}\n",
-        duration(&r["time_to_resolve"]["overall"]["median_s"]),
-        duration(&r["time_to_resolve"]["overall"]["p90_s"]),
-        r["time_to_resolve"]["open_findings"]
-    ));
+    for w in &sw.per_week {
+        let _ = writeln!(s, "    {} {}", w.week, w.count);
+    }
+    let _ = writeln!(
+        s,
+        "Time to resolve, overall: median {}, p90 {}; open findings {}",
+        duration(r.time_to_resolve.overall.median_s),
+        duration(r.time_to_resolve.overall.p90_s),
+        r.time_to_resolve.open_findings
+    );
     s
 }
 
@@ -663,12 +735,17 @@ mod tests {
             ["A", "B", "C", "D", "F"]
         );
         assert_eq!(
-            percentiles(&[10, 20, 30, 40, 50, 60, 70, 80, 90, 100]),
-            json!({"count": 10, "median_s": 50, "p90_s": 90})
+            percentiles(&[100, 20, 30, 40, 50, 60, 70, 80, 90, 10]),
+            Durations {
+                count: 10,
+                median_s: Some(50),
+                p90_s: Some(90)
+            }
         );
+        assert_eq!(percentiles(&[7]).p90_s, Some(7));
         assert_eq!(
-            percentiles(&[]),
-            json!({"count": 0, "median_s": null, "p90_s": null})
+            serde_json::to_value(percentiles(&[])).unwrap(),
+            serde_json::json!({"count": 0, "median_s": null, "p90_s": null})
         );
     }
 }

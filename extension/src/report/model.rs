@@ -1,0 +1,164 @@
+//! The report as data (schema `postern.report/1`, docs/REPORT.md). Names
+//! borrow from the analysis, so a fleet's report costs a few dozen bytes a
+//! host, and JSON is written straight from it.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+pub const SCHEMA: &str = "postern.report/1";
+
+/// Count, median and 90th percentile (nearest rank) of durations in seconds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Durations {
+    pub count: usize,
+    pub median_s: Option<i64>,
+    pub p90_s: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Window {
+    pub start: Option<i64>,
+    pub end: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Malformed<'a> {
+    pub source: &'a str,
+    pub line: usize,
+    pub error: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Input<'a> {
+    pub lines: u64,
+    pub bytes: u64,
+    pub events: u64,
+    pub malformed: u64,
+    pub malformed_examples: Vec<Malformed<'a>>,
+    pub unknown_query_results: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Hosts<'a> {
+    pub total: usize,
+    pub by_platform: BTreeMap<&'a str, u64>,
+    pub with_postern: usize,
+    pub without_postern: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Day {
+    pub day: String,
+    pub share: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EdrCoverage {
+    pub share: f64,
+    pub hosts_passing: usize,
+    pub hosts_reporting: usize,
+    pub daily: Vec<Day>,
+}
+
+/// A finding still open at the end of the window.
+#[derive(Clone, Debug, Serialize)]
+pub struct Open<'a> {
+    pub host: &'a str,
+    pub since: i64,
+    pub age_s: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Control<'a> {
+    pub control: &'a str,
+    pub hosts: usize,
+    pub passing: usize,
+    pub share: f64,
+    pub grade: &'static str,
+    pub time_to_resolve: Durations,
+    pub open: Vec<Open<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HostGrade<'a> {
+    pub host: &'a str,
+    pub platform: Option<&'a str>,
+    pub passing: usize,
+    pub controls: usize,
+    pub share: f64,
+    pub grade: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Tool<'a> {
+    pub tool_id: &'a str,
+    pub hosts_now: usize,
+    pub hosts_seen: usize,
+    pub first_seen: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OpenTool<'a> {
+    pub host: &'a str,
+    pub tool_id: &'a str,
+    pub since: i64,
+    pub age_s: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RemoteAccess<'a> {
+    pub hosts_with_unapproved_tools: usize,
+    pub tools: Vec<Tool<'a>>,
+    pub time_to_detect: Durations,
+    pub time_to_resolve: Durations,
+    pub open: Vec<OpenTool<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HostCount<'a> {
+    pub host: &'a str,
+    pub count: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WeekCount {
+    pub week: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Software<'a> {
+    pub name: &'a str,
+    pub source: &'a str,
+    pub hosts: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NewSoftware<'a> {
+    pub unmanaged: usize,
+    pub per_host: Vec<HostCount<'a>>,
+    pub per_week: Vec<WeekCount>,
+    pub top: Vec<Software<'a>>,
+    pub time_to_detect: Durations,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TimeToResolve {
+    pub overall: Durations,
+    pub open_findings: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report<'a> {
+    pub schema: &'static str,
+    pub window: Window,
+    pub input: Input<'a>,
+    pub hosts: Hosts<'a>,
+    pub edr_coverage: EdrCoverage,
+    pub controls: Vec<Control<'a>>,
+    pub host_grades: Vec<HostGrade<'a>>,
+    pub remote_access: RemoteAccess<'a>,
+    pub new_software: NewSoftware<'a>,
+    pub time_to_resolve: TimeToResolve,
+}
