@@ -2,18 +2,20 @@
 """Benchmark of `postern report` on a large generated log, against a jq
 pipeline and DuckDB computing the same time-to-resolve figures.
 
-    scripts/bench_report.py [--gb 1.0] [--dir target/bench-report] [--skip-jq]
+    scripts/bench_report.py [--gb 1.0] [--runs 3] [--dir target/bench-report] [--skip-jq]
 
 Writes `postern report --demo` logs of about --gb gigabytes (56,000 hosts over
 14 days is 1 GB), reads the file once to have it in the page cache, then runs
 one after the other, each alone on the machine:
 
-- `postern report --format json FILE` (the release build),
+- `postern report --format json FILE` (the release build; parsing on one
+  thread a core) and the same with `--threads 1`,
 - `jq -n -R -c -f scripts/bench/report_ttr.jq FILE`,
 - DuckDB's Python package: `read_json` plus SQL (scripts/bench/report_ttr_duckdb.py),
   and the same SQL over a line-exact read (`--line-exact`).
 
-For each: wall time, throughput and peak resident memory (from wait4), and
+For each: the median wall time of --runs runs (jq runs once: it takes
+minutes), throughput and peak resident memory (from wait4), and
 whether its figures (time to resolve per control, for remote access tools and
 overall: count, median, p90) equal postern's. Prints a Markdown table for
 docs/PERFORMANCE.md. DuckDB is installed into DIR/venv from
@@ -64,7 +66,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gb", type=float, default=1.0, help="size of the generated log (default 1)")
     ap.add_argument("--dir", default=os.path.join(ROOT, "target", "bench-report"))
-    ap.add_argument("--skip-jq", action="store_true", help="jq reads about 6 MB/s: minutes per GB")
+    ap.add_argument("--runs", type=int, default=3, help="runs of each tool but jq; the median is reported")
+    ap.add_argument("--skip-jq", action="store_true", help="jq reads about 4 MB/s: minutes per GB")
     args = ap.parse_args()
     os.makedirs(args.dir, exist_ok=True)
 
@@ -87,7 +90,10 @@ def main():
             check=True,
         )
 
-    runs = [("postern report", [postern, "report", "--format", "json", log])]
+    runs = [
+        ("postern report", [postern, "report", "--format", "json", log]),
+        ("postern report --threads 1", [postern, "report", "--format", "json", "--threads", "1", log]),
+    ]
     if not args.skip_jq:
         if not shutil.which("jq"):
             sys.exit("jq is not installed (Debian: apt-get install jq), or pass --skip-jq")
@@ -99,16 +105,22 @@ def main():
     results = []
     reference = None
     for name, cmd in runs:
-        out = os.path.join(args.dir, name.split()[0].lower() + ("-exact" if "exact" in name else "") + ".json")
-        seconds, rss = measure(cmd, out)
+        out = os.path.join(args.dir, "".join(c if c.isalnum() else "-" for c in name.lower()) + ".json")
+        runs_here = 1 if name == "jq" else max(1, args.runs)
+        timings = sorted(measure(cmd, out) for _ in range(runs_here))
+        seconds = timings[len(timings) // 2][0]
+        rss = max(t[1] for t in timings)
         with open(out, encoding="utf-8") as f:
             data = json.load(f)
-        figures = postern_figures(data) if reference is None else data
+        figures = postern_figures(data) if name.startswith("postern") else data
         if reference is None:
             reference = figures
         same = figures == reference
         results.append((name, seconds, rss, same, figures))
-        print("%s: %.1f s, %.0f MiB, same figures: %s" % (name, seconds, rss, same), file=sys.stderr)
+        print(
+            "%s: %s s, %.0f MiB, same figures: %s" % (name, " ".join("%.1f" % t[0] for t in timings), rss, same),
+            file=sys.stderr,
+        )
 
     mb = size / 1e6
     print("\nInput: %s, %.0f MB, %d hosts over %d days, %d cores.\n" % (os.path.basename(log), mb, hosts, DAYS, os.cpu_count()))

@@ -95,6 +95,10 @@ enum Command {
         /// instead of standard output.
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Threads that parse the logs (default: one a core, up to 8); 1
+        /// keeps the report to one core.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+        threads: Option<u16>,
         /// Write a demo log for --hosts hosts over --days days to this file instead.
         #[arg(long, value_name = "FILE")]
         demo: Option<PathBuf>,
@@ -437,6 +441,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
             inputs,
             format,
             output,
+            threads,
             demo,
             hosts,
             days,
@@ -453,7 +458,8 @@ fn run(command: Command) -> Result<ExitCode, String> {
                 return Ok(ExitCode::SUCCESS);
             }
             let format = ReportFormat::choose(format, output.as_deref());
-            let analysis = crate::report::analyze(&inputs)?;
+            let threads = threads.map_or_else(crate::report::default_threads, usize::from);
+            let analysis = crate::report::analyze(&inputs, threads)?;
             let report = analysis.report();
             match output {
                 Some(path) => write_whole(&path, |w| write_report(w, format, &report))?,

@@ -326,3 +326,31 @@ fn report_chooses_its_format_and_writes_whole_files() {
         .collect();
     assert_eq!(left.len(), 3, "{left:?}");
 }
+
+#[test]
+fn report_is_the_same_on_one_thread_or_several() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo.log");
+    let d = demo.to_str().unwrap();
+    // Enough hosts for several 1 MiB chunks.
+    assert!(
+        postern(&["report", "--demo", d, "--hosts", "400", "--days", "5"])
+            .status
+            .success()
+    );
+    let one = postern(&["report", d, "--format", "json", "--threads", "1"]);
+    assert!(one.status.success());
+    for threads in ["2", "5"] {
+        let many = postern(&["report", d, "--format", "json", "--threads", threads]);
+        assert!(many.status.success());
+        assert_eq!(one.stdout, many.stdout, "--threads {threads}");
+    }
+    let json: serde_json::Value = serde_json::from_slice(&one.stdout).unwrap();
+    assert!(json["input"]["bytes"].as_u64().unwrap() > 2 << 20);
+    assert_eq!(
+        json["input"]["bytes"].as_u64().unwrap(),
+        std::fs::metadata(&demo).unwrap().len()
+    );
+    let zero = postern(&["report", d, "--threads", "0"]);
+    assert_eq!(zero.status.code(), Some(2), "clap refuses it");
+}

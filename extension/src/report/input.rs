@@ -19,7 +19,7 @@ use serde::de::{Deserializer, Visitor};
 use serde::Deserialize;
 
 /// Largest line accepted; longer ones count as malformed.
-const MAX_LINE: usize = 16 << 20;
+pub const MAX_LINE: usize = 16 << 20;
 const MAX_FILES: usize = 100_000;
 
 /// What a result line says happened to a row.
@@ -38,6 +38,38 @@ pub struct Text<'a>(pub Cow<'a, str>);
 impl Text<'_> {
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl<'a> Row<'a> {
+    /// The cells in a fixed order, for [`Row::from_cells`].
+    pub fn cells(&self) -> [Option<&Text<'a>>; 9] {
+        [
+            self.control.as_ref(),
+            self.product.as_ref(),
+            self.status.as_ref(),
+            self.tool_id.as_ref(),
+            self.name.as_ref(),
+            self.source.as_ref(),
+            self.install_time.as_ref(),
+            self.remote_access_tool.as_ref(),
+            self.managed.as_ref(),
+        ]
+    }
+
+    /// The row whose cell `i` (in the order of [`Row::cells`]) is `cell(i)`.
+    pub fn from_cells(cell: impl Fn(usize) -> Option<Text<'a>>) -> Self {
+        Row {
+            control: cell(0),
+            product: cell(1),
+            status: cell(2),
+            tool_id: cell(3),
+            name: cell(4),
+            source: cell(5),
+            install_time: cell(6),
+            remote_access_tool: cell(7),
+            managed: cell(8),
+        }
     }
 }
 
@@ -266,37 +298,12 @@ pub fn open(path: &Path) -> io::Result<Box<dyn BufRead>> {
     })
 }
 
-/// Feeds every line of a reader to `on_line` (line number, text); lines
-/// over the size limit or not UTF-8 are reported as `Err`.
-pub fn for_each_line(
-    reader: &mut dyn BufRead,
-    on_line: &mut dyn FnMut(usize, Result<&str, String>),
-) -> io::Result<u64> {
-    let mut buf = Vec::with_capacity(4096);
-    let mut n = 0usize;
-    let mut bytes = 0u64;
-    loop {
-        buf.clear();
-        let read = reader.read_until(b'\n', &mut buf)?;
-        if read == 0 {
-            return Ok(bytes);
-        }
-        bytes += read as u64;
-        n += 1;
-        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        if line.len() > MAX_LINE {
-            on_line(n, Err(format!("line longer than {MAX_LINE} bytes")));
-        } else {
-            match std::str::from_utf8(line) {
-                Ok(s) => on_line(n, Ok(s)),
-                Err(e) => on_line(n, Err(format!("not UTF-8: {e}"))),
-            }
-        }
+/// One line's text: too long or not UTF-8 is an error. Pure.
+pub fn line_text(line: &[u8]) -> Result<&str, String> {
+    if line.len() > MAX_LINE {
+        return Err(format!("line longer than {MAX_LINE} bytes"));
     }
+    std::str::from_utf8(line).map_err(|e| format!("not UTF-8: {e}"))
 }
 
 #[cfg(test)]

@@ -11,12 +11,13 @@
 //! C, 50 % D, below F; per control (share of hosts passing it) and per host
 //! (share of its controls passing). `not_applicable` is left out of both.
 
+pub mod chunks;
 pub mod demo;
 pub mod html;
 pub mod input;
 pub mod model;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
@@ -61,6 +62,10 @@ pub fn percentiles(values: &[i64]) -> Durations {
         p90_s: rank(0.9),
     }
 }
+
+/// Hash maps keyed by strings and numbers from the logs: foldhash, seeded
+/// at random per process.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Strings seen in the logs, each kept once; events refer to them by number.
 #[derive(Debug, Default)]
@@ -141,22 +146,42 @@ pub struct Analyzer {
     pub unknown: u64,
 }
 
-/// Queries of postern's packs the report reads or counts as postern's.
-fn known_query(q: &str) -> bool {
-    matches!(
-        q,
-        "postern_control_status"
-            | "postern_control_failures"
-            | "postern_control_snapshot"
-            | "postern_remote_access_unapproved"
-            | "postern_new_unmanaged_software"
-            | "postern_new_software_snapshot"
-            | "postern_remote_access_inventory"
+/// What a query's results mean to the report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// A control's status (differential, failures, snapshot).
+    Control,
+    /// `postern_remote_access_unapproved`.
+    Tool,
+    /// `postern_new_unmanaged_software`.
+    Software,
+    /// `postern_new_software_snapshot` (managed rows are skipped).
+    SoftwareSnapshot,
+    /// Another query of postern's packs: the host runs postern.
+    Postern,
+    /// One of postern's core packs (osquery's own tables only).
+    Core,
+    Unknown,
+}
+
+impl Kind {
+    fn of(query: &str) -> Kind {
+        match query {
+            "postern_control_status" | "postern_control_failures" | "postern_control_snapshot" => {
+                Kind::Control
+            }
+            "postern_remote_access_unapproved" => Kind::Tool,
+            "postern_new_unmanaged_software" => Kind::Software,
+            "postern_new_software_snapshot" => Kind::SoftwareSnapshot,
+            "postern_remote_access_inventory"
             | "postern_remote_access_port_only"
             | "postern_ip_kvm_devices"
             | "postern_remote_desktop_enabled"
-            | "postern_remote_access_listening"
-    ) || q.starts_with("postern_core_")
+            | "postern_remote_access_listening" => Kind::Postern,
+            q if q.starts_with("postern_core_") => Kind::Core,
+            _ => Kind::Unknown,
+        }
+    }
 }
 
 impl Analyzer {
@@ -176,11 +201,22 @@ impl Analyzer {
         }
     }
 
+    /// Counts and analyses the lines of one parsed chunk of `source`.
+    pub fn apply(&mut self, source: &str, parsed: &chunks::Parsed) {
+        self.lines += parsed.counted;
+        for (n, line) in parsed.lines() {
+            match line {
+                Ok(line) => self.add(&line),
+                Err(e) => self.malformed_line(source, n, e.to_string()),
+            }
+        }
+    }
+
     /// Applies every row of one result line.
     pub fn add(&mut self, line: &Line<'_>) {
         self.events += line.rows.len() as u64;
-        let query = line.query.as_ref();
-        if !known_query(query) {
+        let kind = Kind::of(&line.query);
+        if kind == Kind::Unknown {
             self.unknown += line.rows.len() as u64;
             return;
         }
@@ -196,19 +232,17 @@ impl Analyzer {
         if platform.is_some() {
             host.platform = platform;
         }
-        if !query.starts_with("postern_core_") {
+        if kind != Kind::Core {
             host.postern = true;
         }
         for (action, row) in &line.rows {
-            self.row(host_id, query, time, *action, row);
+            self.row(host_id, kind, time, *action, row);
         }
     }
 
-    fn row(&mut self, host_id: u32, query: &str, time: i64, action: Action, row: &Row<'_>) {
-        match query {
-            "postern_control_status" | "postern_control_failures" | "postern_control_snapshot"
-                if action != Action::Removed =>
-            {
+    fn row(&mut self, host_id: u32, kind: Kind, time: i64, action: Action, row: &Row<'_>) {
+        match kind {
+            Kind::Control if action != Action::Removed => {
                 let control = cell(&row.control);
                 let product = cell(&row.product);
                 let status = cell(&row.status);
@@ -244,7 +278,7 @@ impl Analyzer {
                     _ => Status::Other,
                 };
             }
-            "postern_remote_access_unapproved" => {
+            Kind::Tool => {
                 let tool = self.names.id(cell(&row.tool_id));
                 let state = self.tools.entry((host_id, tool)).or_default();
                 match action {
@@ -266,10 +300,8 @@ impl Analyzer {
                     Action::Snapshot => {}
                 }
             }
-            "postern_new_unmanaged_software" | "postern_new_software_snapshot"
-                if action != Action::Removed =>
-            {
-                if query == "postern_new_software_snapshot" && cell(&row.managed) != "0" {
+            Kind::Software | Kind::SoftwareSnapshot if action != Action::Removed => {
+                if kind == Kind::SoftwareSnapshot && cell(&row.managed) != "0" {
                     return;
                 }
                 let install = cell(&row.install_time)
@@ -695,11 +727,18 @@ pub fn analyze_lines<S: AsRef<str>>(source: &str, lines: &[S]) -> Analyzer {
     a
 }
 
-/// Reads every source into a new analysis.
-pub fn analyze(paths: &[std::path::PathBuf]) -> Result<Analyzer, String> {
+/// Threads that parse when the caller does not say: one a core, up to 8.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+}
+
+/// Reads every source into a new analysis, parsing on `threads` threads
+/// (1: all on this one).
+pub fn analyze(paths: &[std::path::PathBuf], threads: usize) -> Result<Analyzer, String> {
     let mut a = Analyzer::default();
     let files = input::expand(paths).map_err(|e| format!("cannot list the inputs: {e}"))?;
     let bar = progress(&files);
+    let workers = if threads <= 1 { 0 } else { threads };
     for file in files {
         // Compressed files advance the bar by their size on disk once read.
         let on_disk = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
@@ -711,8 +750,8 @@ pub fn analyze(paths: &[std::path::PathBuf]) -> Result<Analyzer, String> {
                 continue;
             }
         };
-        let result = input::for_each_line(reader.as_mut(), &mut |n, line| {
-            a.feed(&shown, n, line);
+        let result = chunks::each_parsed(reader.as_mut(), workers, &mut |parsed| {
+            a.apply(&shown, parsed);
         });
         match result {
             Ok(bytes) => a.bytes += bytes,
