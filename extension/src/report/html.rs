@@ -10,10 +10,10 @@
 
 use std::fmt::Write as _;
 
-use charts_rs::{HorizontalBarChart, LineChart};
+use charts_rs::{BarChart, HorizontalBarChart, LineChart};
 use serde_json::{json, Value};
 
-use super::{model, Report};
+use super::{model, pct, Report};
 
 /// Rows in a chart of top items, and in the tables of hosts and findings.
 const TOP_CHART: usize = 12;
@@ -61,10 +61,6 @@ pub fn escape(s: &str) -> String {
         }
     }
     out
-}
-
-fn pct(share: f64) -> String {
-    super::pct(share)
 }
 
 fn hours(seconds: Option<i64>) -> Option<f64> {
@@ -116,22 +112,33 @@ fn merge(mut a: Value, b: Value) -> Value {
     a
 }
 
-fn line_chart(options: &Value) -> Result<String, String> {
-    LineChart::from_json(&options.to_string())
-        .and_then(|c| c.svg())
+/// Draws a chart; a chart library that fails or panics on odd data costs
+/// that chart, never the report.
+fn draw<C>(
+    options: &Value,
+    parse: fn(&str) -> charts_rs::Result<C>,
+    svg: fn(&C) -> charts_rs::Result<String>,
+) -> Result<String, String> {
+    let json = options.to_string();
+    std::panic::catch_unwind(|| parse(&json).and_then(|c| svg(&c)))
+        .map_err(|_| "the chart library failed".to_string())?
         .map_err(|e| e.to_string())
+}
+
+fn line_chart(options: &Value) -> Result<String, String> {
+    draw(options, LineChart::from_json, LineChart::svg)
 }
 
 fn bar_chart(options: &Value) -> Result<String, String> {
-    HorizontalBarChart::from_json(&options.to_string())
-        .and_then(|c| c.svg())
-        .map_err(|e| e.to_string())
+    draw(
+        options,
+        HorizontalBarChart::from_json,
+        HorizontalBarChart::svg,
+    )
 }
 
 fn vertical_bar_chart(options: &Value) -> Result<String, String> {
-    charts_rs::BarChart::from_json(&options.to_string())
-        .and_then(|c| c.svg())
-        .map_err(|e| e.to_string())
+    draw(options, BarChart::from_json, BarChart::svg)
 }
 
 /// Height of a horizontal bar chart with `rows` categories.
@@ -624,6 +631,33 @@ mod tests {
         assert!(!html.contains("<svg onload"), "{html}");
         assert!(!html.contains("<b>x</b>"), "{html}");
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    }
+
+    #[test]
+    fn odd_names_and_many_items_still_draw() {
+        let mut lines = Vec::new();
+        for i in 0..300 {
+            let name = match i % 4 {
+                0 => "x".repeat(5_000),
+                1 => String::new(),
+                2 => "\u{202e}\u{1f4a9}\u{0}".to_string(),
+                _ => format!("tool-{i}"),
+            };
+            lines.push(
+                json!({"name": "postern_remote_access_unapproved", "hostIdentifier": format!("h{i}"),
+                       "unixTime": 1_767_571_200 + i, "columns": {"tool_id": name}, "action": "added"})
+                .to_string(),
+            );
+            lines.push(
+                json!({"name": "postern_new_unmanaged_software", "hostIdentifier": format!("h{i}"),
+                       "unixTime": 1_767_571_200 + i, "columns": {"name": name, "install_time": "-5"},
+                       "action": "added"})
+                .to_string(),
+            );
+        }
+        let page = html(&lines);
+        assert!(page.contains("<figure id=\"chart-remote-access-tools\""));
+        assert!(page.contains("<figure id=\"chart-top-software\""));
     }
 
     #[test]
