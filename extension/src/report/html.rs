@@ -173,6 +173,30 @@ fn edr_chart(r: &Report) -> String {
     )
 }
 
+/// A horizontal bar chart of `labels` (top-down) with one bar per series
+/// each, in `colors`; a legend when there is more than one series.
+fn horizontal_bars(
+    (id, title, caption): (&str, &str, &str),
+    colors: &[&str],
+    labels: &[String],
+    series: &[(&str, Vec<f64>)],
+) -> String {
+    // Horizontal bars are drawn bottom-up: reversed, the first comes on top.
+    let labels: Vec<&String> = labels.iter().rev().collect();
+    let series: Vec<Value> = series
+        .iter()
+        .map(|(name, data)| {
+            let data: Vec<f64> = data.iter().rev().copied().collect();
+            json!({"name": name, "data": data, "label_show": true})
+        })
+        .collect();
+    let options = merge(
+        base(title, bar_height(labels.len(), series.len()), colors),
+        json!({"legend_show": series.len() > 1, "x_axis_data": labels, "series_list": series}),
+    );
+    figure(id, caption, colors, bar_chart(&options))
+}
+
 fn ttr_chart(r: &Report) -> String {
     let mut rows: Vec<(&str, f64, f64)> = r
         .controls
@@ -191,27 +215,18 @@ fn ttr_chart(r: &Report) -> String {
     }
     rows.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(b.0)));
     rows.truncate(TOP_CHART);
-    // Horizontal bars are drawn bottom-up; the longest last reads top-down.
-    rows.reverse();
-    let options = merge(
-        base(
+    horizontal_bars(
+        (
+            "chart-time-to-resolve",
             "Time to resolve (hours)",
-            bar_height(rows.len(), 2),
-            &TTR_COLORS,
+            "From a control's first failing result (or a tool's first sighting) to its passing result (or removal); the slowest first.",
         ),
-        json!({
-            "x_axis_data": rows.iter().map(|r| r.0).collect::<Vec<_>>(),
-            "series_list": [
-                {"name": "median", "data": rows.iter().map(|r| r.1).collect::<Vec<_>>(), "label_show": true},
-                {"name": "90th percentile", "data": rows.iter().map(|r| r.2).collect::<Vec<_>>(), "label_show": true},
-            ],
-        }),
-    );
-    figure(
-        "chart-time-to-resolve",
-        "From a control's first failing result (or a tool's first sighting) to its passing result (or removal); the slowest first.",
         &TTR_COLORS,
-        bar_chart(&options),
+        &rows.iter().map(|r| r.0.to_string()).collect::<Vec<_>>(),
+        &[
+            ("median", rows.iter().map(|r| r.1).collect()),
+            ("90th percentile", rows.iter().map(|r| r.2).collect()),
+        ],
     )
 }
 
@@ -226,36 +241,30 @@ fn tools_chart(r: &Report) -> String {
             .then(a.tool_id.cmp(b.tool_id))
     });
     tools.truncate(TOP_CHART);
-    tools.reverse();
-    let options = merge(
-        base(
+    horizontal_bars(
+        (
+            "chart-remote-access-tools",
             "Unapproved remote access tools (hosts)",
-            bar_height(tools.len(), 2),
-            &TOOL_COLORS,
+            "Hosts with each unapproved tool at the end of the window, and hosts it was ever seen on.",
         ),
-        json!({
-            "x_axis_data": tools.iter().map(|t| t.tool_id).collect::<Vec<_>>(),
-            "series_list": [
-                {"name": "hosts now", "data": tools.iter().map(|t| t.hosts_now).collect::<Vec<_>>(), "label_show": true},
-                {"name": "hosts ever", "data": tools.iter().map(|t| t.hosts_seen).collect::<Vec<_>>(), "label_show": true},
-            ],
-        }),
-    );
-    figure(
-        "chart-remote-access-tools",
-        "Hosts with each unapproved tool at the end of the window, and hosts it was ever seen on.",
         &TOOL_COLORS,
-        bar_chart(&options),
+        &tools.iter().map(|t| t.tool_id.to_string()).collect::<Vec<_>>(),
+        &[
+            ("hosts now", tools.iter().map(|t| t.hosts_now as f64).collect()),
+            ("hosts ever", tools.iter().map(|t| t.hosts_seen as f64).collect()),
+        ],
     )
 }
 
 fn software_chart(r: &Report) -> String {
-    let mut top: Vec<&model::Software> = r.new_software.top.iter().collect();
+    let top = r
+        .new_software
+        .top
+        .get(..TOP_CHART)
+        .unwrap_or(&r.new_software.top);
     if top.is_empty() {
         return empty("No unmanaged software arrived after enrollment.");
     }
-    top.truncate(TOP_CHART);
-    top.reverse();
     let label = |s: &model::Software| {
         if s.source.is_empty() {
             s.name.to_string()
@@ -263,23 +272,15 @@ fn software_chart(r: &Report) -> String {
             format!("{} ({})", s.name, s.source)
         }
     };
-    let options = merge(
-        base(
+    horizontal_bars(
+        (
+            "chart-top-software",
             "New unmanaged software (hosts)",
-            bar_height(top.len(), 1),
-            &[SOFTWARE_COLOR],
+            "Unmanaged software that arrived after enrollment, by the number of hosts it is on.",
         ),
-        json!({
-            "legend_show": false,
-            "x_axis_data": top.iter().map(|s| label(s)).collect::<Vec<_>>(),
-            "series_list": [{"name": "hosts", "data": top.iter().map(|s| s.hosts).collect::<Vec<_>>(), "label_show": true}],
-        }),
-    );
-    figure(
-        "chart-top-software",
-        "Unmanaged software that arrived after enrollment, by the number of hosts it is on.",
         &[SOFTWARE_COLOR],
-        bar_chart(&options),
+        &top.iter().map(label).collect::<Vec<_>>(),
+        &[("hosts", top.iter().map(|s| s.hosts as f64).collect())],
     )
 }
 
