@@ -262,16 +262,28 @@ fn report_reads_plain_gzip_directories_and_stdin() {
     assert!(report.contains("malformed: -:100:"), "{report}");
 }
 
-#[test]
-fn report_chooses_its_format_and_writes_whole_files() {
+/// A demo log in a new temporary directory.
+fn demo_log(hosts: u32, days: u32) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let demo = dir.path().join("demo.log");
+    let (h, d) = (hosts.to_string(), days.to_string());
+    let out = postern(&[
+        "report",
+        "--demo",
+        demo.to_str().unwrap(),
+        "--hosts",
+        &h,
+        "--days",
+        &d,
+    ]);
+    assert!(out.status.success());
+    (dir, demo)
+}
+
+#[test]
+fn report_chooses_its_format_and_writes_whole_files() {
+    let (dir, demo) = demo_log(12, 4);
     let d = demo.to_str().unwrap();
-    assert!(
-        postern(&["report", "--demo", d, "--hosts", "12", "--days", "4"])
-            .status
-            .success()
-    );
     // In a pipeline, without --format: JSON.
     let out = postern(&["report", d]);
     assert!(out.status.success());
@@ -329,15 +341,9 @@ fn report_chooses_its_format_and_writes_whole_files() {
 
 #[test]
 fn report_is_the_same_on_one_thread_or_several() {
-    let dir = tempfile::tempdir().unwrap();
-    let demo = dir.path().join("demo.log");
-    let d = demo.to_str().unwrap();
     // Enough hosts for several 1 MiB chunks.
-    assert!(
-        postern(&["report", "--demo", d, "--hosts", "400", "--days", "5"])
-            .status
-            .success()
-    );
+    let (_dir, demo) = demo_log(400, 5);
+    let d = demo.to_str().unwrap();
     let one = postern(&["report", d, "--format", "json", "--threads", "1"]);
     assert!(one.status.success());
     for threads in ["2", "5"] {
