@@ -1,7 +1,8 @@
 //! Reading osquery result logs: files, directories (every file below, in
 //! name order), or standard input; plain or gzip (detected by its magic
-//! bytes). Lines are handed over one at a time, so memory does not grow with
-//! the size of the logs.
+//! bytes); and parsing one result line into the few cells the report reads
+//! (`chunks.rs` cuts the input into lines and spreads the parsing over
+//! threads).
 //!
 //! Three formats, as osquery's filesystem logger and log pipelines write
 //! them: event format (one row per line with `action` added/removed), batch
