@@ -280,14 +280,36 @@ pub fn expand(paths: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Opens a source, decompressing gzip.
-pub fn open(path: &Path) -> io::Result<Box<dyn BufRead>> {
+/// A reader that reports every read's size (for the progress bar: on a
+/// compressed file it counts the compressed bytes, as on disk).
+struct Counted<R> {
+    inner: R,
+    on_read: Box<dyn FnMut(u64)>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        (self.on_read)(n as u64);
+        Ok(n)
+    }
+}
+
+/// Opens a source, decompressing gzip; `on_read` hears of every read from
+/// the file itself.
+pub fn open(path: &Path, on_read: Box<dyn FnMut(u64)>) -> io::Result<Box<dyn BufRead>> {
     let raw: Box<dyn Read> = if path.as_os_str() == "-" {
         Box::new(io::stdin())
     } else {
         Box::new(File::open(path)?)
     };
-    let mut reader = BufReader::with_capacity(256 * 1024, raw);
+    let mut reader = BufReader::with_capacity(
+        256 * 1024,
+        Counted {
+            inner: raw,
+            on_read,
+        },
+    );
     let gz = reader.fill_buf()?.starts_with(&[0x1f, 0x8b]);
     Ok(if gz {
         Box::new(BufReader::with_capacity(

@@ -740,10 +740,9 @@ pub fn analyze(paths: &[std::path::PathBuf], threads: usize) -> Result<Analyzer,
     let bar = progress(&files);
     let workers = if threads <= 1 { 0 } else { threads };
     for file in files {
-        // Compressed files advance the bar by their size on disk once read.
-        let on_disk = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
         let shown = file.display().to_string();
-        let mut reader = match input::open(&file) {
+        let advance = bar.clone();
+        let mut reader = match input::open(&file, Box::new(move |n| advance.inc(n))) {
             Ok(r) => r,
             Err(e) => {
                 a.malformed_line(&shown, 0, format!("cannot open: {e}"));
@@ -757,7 +756,6 @@ pub fn analyze(paths: &[std::path::PathBuf], threads: usize) -> Result<Analyzer,
             Ok(bytes) => a.bytes += bytes,
             Err(e) => a.malformed_line(&shown, 0, format!("read stopped: {e}")),
         }
-        bar.inc(on_disk);
     }
     bar.finish_and_clear();
     Ok(a)
