@@ -192,15 +192,6 @@ impl Analyzer {
         }
     }
 
-    /// Counts and analyses one log line (line number `n` of `source`).
-    pub fn feed(&mut self, source: &str, n: usize, line: Result<&str, String>) {
-        self.lines += 1;
-        match line.and_then(input::parse_line) {
-            Ok(parsed) => self.add(&parsed),
-            Err(e) => self.malformed_line(source, n, e),
-        }
-    }
-
     /// Counts and analyses the lines of one parsed chunk of `source`.
     pub fn apply(&mut self, source: &str, parsed: &chunks::Parsed) {
         self.lines += parsed.counted;
@@ -717,13 +708,19 @@ fn progress(files: &[std::path::PathBuf]) -> indicatif::ProgressBar {
     bar
 }
 
-/// The analysis of lines held in memory, numbered from 1.
+/// The analysis of lines held in memory, numbered from 1, through the same
+/// parsing path as files.
 pub fn analyze_lines<S: AsRef<str>>(source: &str, lines: &[S]) -> Analyzer {
-    let mut a = Analyzer::default();
-    for (n, line) in lines.iter().enumerate() {
-        a.bytes += line.as_ref().len() as u64 + 1;
-        a.feed(source, n + 1, Ok(line.as_ref()));
+    let mut text = String::new();
+    for line in lines {
+        text.push_str(line.as_ref());
+        text.push('\n');
     }
+    let mut a = Analyzer {
+        bytes: text.len() as u64,
+        ..Analyzer::default()
+    };
+    a.apply(source, &chunks::parse(1, text.as_bytes()));
     a
 }
 
