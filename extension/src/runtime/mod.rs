@@ -27,6 +27,16 @@ use crate::table::Table;
 use wire::{ExtensionHandler, ManagerClient, Registry, Routes};
 
 pub const EXTENSION_NAME: &str = "postern";
+/// The `sdk_version` postern registers with: the osquery SDK generation
+/// whose extension protocol it implements (osquery 5: column options in the
+/// routes, `colsUsed` in the query context, one connection per call). It is
+/// not the product's version, which travels in `version`. osqueryd refuses a
+/// registration whose `sdk_version` compares below every entry of its
+/// `kSDKVersionChanges` list ([`OSQUERY_SDK_MINIMUM`]).
+pub const SDK_VERSION: &str = "5.0.0";
+/// The newest entry of osquery's `kSDKVersionChanges`: the lowest
+/// `sdk_version` osqueryd 5.x accepts.
+pub const OSQUERY_SDK_MINIMUM: &str = "1.7.7";
 /// Connections served at once; osquery uses one per call.
 const MAX_CONNECTIONS: usize = 8;
 /// How long a connection may sit idle between requests.
@@ -300,7 +310,12 @@ pub fn run(args: &OsqueryArgs, engine: Engine) -> Result<(), String> {
     let mut client = ManagerClient::connect(&args.socket, MANAGER_TIMEOUT)
         .map_err(|e| format!("cannot connect to {}: {e}", args.socket.display()))?;
     let reply = client
-        .register_extension(EXTENSION_NAME, env!("CARGO_PKG_VERSION"), &registry)
+        .register_extension(
+            EXTENSION_NAME,
+            env!("CARGO_PKG_VERSION"),
+            SDK_VERSION,
+            &registry,
+        )
         .map_err(|e| format!("registration failed: {e}"))?;
     drop(client);
     let code = reply.code.unwrap_or(1);
@@ -371,9 +386,67 @@ pub fn run(args: &OsqueryArgs, engine: Engine) -> Result<(), String> {
     outcome.map(|_| ())
 }
 
+/// osquery's `versionAtLeast(required, candidate)`
+/// (osquery/utils/info/version.cpp): "0.0.0" on either side passes; else the
+/// dot-separated components are compared in order as integers (C's `stoi`:
+/// leading digits, so "0-g12" is 0), and a component that is not a number
+/// only fails when it sorts below the required one as text. A candidate with
+/// more components than required is compared as far as required goes. Pure.
+pub fn version_at_least(required: &str, candidate: &str) -> bool {
+    if required == "0.0.0" || candidate == "0.0.0" {
+        return true;
+    }
+    let required: Vec<&str> = required.split('.').collect();
+    for (index, chunk) in candidate.split('.').enumerate() {
+        let Some(need) = required.get(index) else {
+            return true;
+        };
+        match (leading_int(chunk), leading_int(need)) {
+            (Some(have), Some(need)) if have < need => return false,
+            (Some(have), Some(need)) if have > need => return true,
+            (Some(_), Some(_)) => {}
+            _ if chunk < *need => return false,
+            _ => {}
+        }
+    }
+    true
+}
+
+/// C's `stoi` without the exceptions: optional white space and sign, then
+/// the leading digits; `None` when there are none.
+fn leading_int(text: &str) -> Option<i64> {
+    let t = text.trim_start();
+    let (sign, digits) = match t.strip_prefix('-') {
+        Some(rest) => (-1, rest),
+        None => (1, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    let number = digits.get(..end).filter(|d| !d.is_empty())?;
+    number.parse::<i64>().ok().map(|n| n * sign)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn osquery_accepts_the_sdk_version_postern_sends() {
+        // osqueryd refuses any registration whose sdk_version is below its
+        // last SDK change; this fails if a change sends such a version.
+        assert!(version_at_least(OSQUERY_SDK_MINIMUM, SDK_VERSION));
+        // The comparison itself, as osquery makes it.
+        assert!(!version_at_least("1.7.7", "0.1.0"));
+        assert!(!version_at_least("1.7.7", "1.7.6"));
+        assert!(!version_at_least("1.7.7", "1.6.99"));
+        assert!(version_at_least("1.7.7", "1.7.7"));
+        assert!(version_at_least("1.7.7", "1.10.0"));
+        assert!(version_at_least("1.7.7", "5.0.0-12-gabcdef"));
+        assert!(version_at_least("1.7.7", "0.0.0"));
+        assert!(!version_at_least("1.7.7", ""));
+        assert!(version_at_least("1.7.7", "1.7"));
+    }
 
     fn strings(args: &[&str]) -> Vec<String> {
         args.iter().map(|s| s.to_string()).collect()

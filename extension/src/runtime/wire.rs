@@ -194,6 +194,7 @@ impl ManagerClient {
         &mut self,
         name: &str,
         version: &str,
+        sdk_version: &str,
         registry: &Registry,
     ) -> thrift::Result<ExtensionStatus> {
         self.call(
@@ -204,7 +205,7 @@ impl ManagerClient {
                 for (id, (fname, value)) in [
                     ("name", name),
                     ("version", version),
-                    ("sdk_version", version),
+                    ("sdk_version", sdk_version),
                     ("min_sdk_version", "0.0.0"),
                 ]
                 .into_iter()
