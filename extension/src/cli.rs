@@ -321,7 +321,21 @@ fn osquery_mode(args: &[String]) -> ExitCode {
     if let Some(dir) = state_dir_override() {
         engine = engine.with_state_dir(&dir);
     }
-    match runtime::run(&parsed, engine) {
+    let seconds = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
+            .map(std::time::Duration::from_secs_f64)
+    };
+    let mut limits = runtime::RuntimeLimits::default();
+    if let Some(d) = seconds("POSTERN_MESSAGE_DEADLINE_SECS") {
+        limits.requests.message_deadline = d;
+    }
+    if let Some(d) = seconds("POSTERN_STUCK_GRACE_SECS") {
+        limits.stuck_grace = d;
+    }
+    match runtime::run(&parsed, engine, limits) {
         Ok(()) => ExitCode::SUCCESS,
         Err(reason) => {
             log::error!("{reason}");

@@ -7,9 +7,9 @@
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::catalog::Catalog;
 use crate::host::snapshot::Snapshot;
@@ -41,7 +41,7 @@ impl std::fmt::Display for CallError {
             CallError::BadContext(e) => write!(f, "{e}"),
             CallError::Busy { limit } => write!(
                 f,
-                "postern is already answering {limit} queries; try again when they finish"
+                "postern is busy: already answering {limit} queries; try again when they finish"
             ),
             CallError::Timeout { table, after } => write!(
                 f,
@@ -88,6 +88,21 @@ pub struct Engine {
     with_selftest: bool,
     deadline: Duration,
     active: Arc<AtomicUsize>,
+    overruns: Arc<Overruns>,
+}
+
+/// Table calls that overran their deadline and whose workers still run:
+/// call number -> (table, when the deadline passed).
+#[derive(Default)]
+struct Overruns {
+    calls: Mutex<BTreeMap<u64, (String, Instant)>>,
+    next: AtomicU64,
+}
+
+impl Overruns {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, (String, Instant)>> {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// Decrements the active-call count when the worker thread ends, however it ends.
@@ -96,6 +111,21 @@ struct ActiveSlot(Arc<AtomicUsize>);
 impl Drop for ActiveSlot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Marks a worker finished (and no longer overrunning) however it ends.
+struct WorkerDone {
+    id: u64,
+    finished: Arc<AtomicBool>,
+    overruns: Arc<Overruns>,
+}
+
+impl Drop for WorkerDone {
+    fn drop(&mut self) {
+        let mut overruns = self.overruns.lock();
+        self.finished.store(true, Ordering::Release);
+        overruns.remove(&self.id);
     }
 }
 
@@ -131,7 +161,18 @@ impl Engine {
             with_selftest,
             deadline,
             active: Arc::new(AtomicUsize::new(0)),
+            overruns: Arc::default(),
         }
+    }
+
+    /// The table call that has overrun its deadline the longest and is
+    /// still running, and by how much.
+    pub fn longest_overrun(&self) -> Option<(String, Duration)> {
+        self.overruns
+            .lock()
+            .values()
+            .min_by_key(|(_, since)| *since)
+            .map(|(table, since)| (table.clone(), since.elapsed()))
     }
 
     pub fn root(&self) -> &HostRoot {
@@ -191,10 +232,18 @@ impl Engine {
         let policy_source = self.policy.clone();
         let deadline = self.deadline;
         let (tx, rx) = mpsc::channel();
+        let call_id = self.overruns.next.fetch_add(1, Ordering::Relaxed);
+        let finished = Arc::new(AtomicBool::new(false));
+        let worker_done = WorkerDone {
+            id: call_id,
+            finished: finished.clone(),
+            overruns: self.overruns.clone(),
+        };
         let spawned = std::thread::Builder::new()
             .name(format!("table:{name}"))
             .spawn(move || {
                 let _guard = guard;
+                let _done = worker_done;
                 let result = catch_unwind(AssertUnwindSafe(|| {
                     let policy = load_policy(&policy_source, &root, catalog, running_as_root());
                     let snapshot = Snapshot::new(&root, Deadline::after(deadline));
@@ -241,6 +290,13 @@ impl Engine {
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 log::error!("{name} overran its {} s deadline", deadline.as_secs());
+                // Checked under the lock the worker takes when it ends, so a
+                // worker that has just finished is never recorded.
+                let mut overruns = self.overruns.lock();
+                if !finished.load(Ordering::Acquire) {
+                    overruns.insert(call_id, (name.clone(), Instant::now()));
+                }
+                drop(overruns);
                 Err(CallError::Timeout {
                     table: name,
                     after: deadline,

@@ -7,24 +7,36 @@
 //! 3. Serve the tables on `<socket>.<uuid>`.
 //! 4. Every `--interval` seconds check that osquery answers *and* still lists
 //!    this extension; otherwise exit 1 so osquery's watcher relaunches it.
+//!    Exit 1 too when a table call has overrun its deadline by more than the
+//!    stuck grace: its worker still holds a call slot, and only a relaunch
+//!    frees it for certain.
 //! 5. SIGTERM/SIGINT or osquery's shutdown call: deregister, remove the
 //!    socket, exit 0.
+//!
+//! Connections are shaped by osquery's pattern: a new connection for every
+//! call, and a ping on yet another connection first; one failed ping and
+//! osquery drops the extension. So each connection has its own thread
+//! (table work runs on the engine's workers, never blocking a ping), at most
+//! [`MAX_CONNECTIONS`] at once; past that, new connections wait in the
+//! listen backlog and are never closed unanswered. A request must arrive
+//! whole within the message deadline, and the bytes all requests hold are
+//! capped ([`wire::RequestLimits`], [`REQUEST_BYTES_IN_FLIGHT`]).
 
 pub mod wire;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use osquery_rust_ng::{ExtensionResponse, ExtensionStatus};
 
 use crate::engine::Engine;
 use crate::table::Table;
-use wire::{ExtensionHandler, ManagerClient, Registry, Routes};
+use wire::{ExtensionHandler, InFlight, ManagerClient, Registry, RequestLimits, Routes};
 
 pub const EXTENSION_NAME: &str = "postern";
 /// The `sdk_version` postern registers with: the osquery SDK generation
@@ -37,10 +49,14 @@ pub const SDK_VERSION: &str = "5.0.0";
 /// The newest entry of osquery's `kSDKVersionChanges`: the lowest
 /// `sdk_version` osqueryd 5.x accepts.
 pub const OSQUERY_SDK_MINIMUM: &str = "1.7.7";
-/// Connections served at once; osquery uses one per call.
-const MAX_CONNECTIONS: usize = 8;
-/// How long a connection may sit idle between requests.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Connections served at once (a thread each); osquery uses one per call
+/// plus one per ping. Further connections wait in the listen backlog.
+pub const MAX_CONNECTIONS: usize = 64;
+/// Bytes of requests held in memory across all connections at once.
+pub const REQUEST_BYTES_IN_FLIGHT: usize = 96 << 20;
+/// Stack of a connection thread: it parses requests and writes replies;
+/// tables run on the engine's own workers.
+const CONNECTION_STACK: usize = 256 << 10;
 /// Timeout for each call to the manager.
 const MANAGER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -224,36 +240,71 @@ fn listen(path: &Path) -> Result<UnixListener, String> {
     UnixListener::bind(path).map_err(|e| format!("cannot listen on {}: {e}", path.display()))
 }
 
-fn accept_loop(listener: UnixListener, handler: Arc<Handler>) {
-    let active = Arc::new(AtomicUsize::new(0));
-    for stream in listener.incoming() {
-        let stream = match stream {
-            Ok(s) => s,
+/// Connection slots: a count under a lock, and a condition to wait on
+/// while every slot is taken.
+#[derive(Default)]
+struct Slots {
+    used: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Slots {
+    /// Waits for a free slot and takes it.
+    fn take(self: &Arc<Self>, limit: usize) -> SlotGuard {
+        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        while *used >= limit {
+            used = self.freed.wait(used).unwrap_or_else(|p| p.into_inner());
+        }
+        *used += 1;
+        SlotGuard(self.clone())
+    }
+}
+
+/// Gives its slot back however the connection thread ends (panics included).
+struct SlotGuard(Arc<Slots>);
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        let mut used = self.0.used.lock().unwrap_or_else(|p| p.into_inner());
+        *used = used.saturating_sub(1);
+        self.0.freed.notify_one();
+    }
+}
+
+fn accept_loop(listener: UnixListener, handler: Arc<Handler>, limits: RequestLimits) {
+    let slots = Arc::new(Slots::default());
+    let in_flight = Arc::new(InFlight::new(REQUEST_BYTES_IN_FLIGHT));
+    loop {
+        // Take the slot before accepting: while all are busy, new connections
+        // wait in the kernel's backlog instead of being closed unanswered.
+        let slot = slots.take(MAX_CONNECTIONS);
+        let stream = match listener.accept() {
+            Ok((s, _)) => s,
             Err(e) => {
                 log::warn!("accept failed: {e}");
                 std::thread::sleep(Duration::from_millis(50));
                 continue;
             }
         };
-        if active.load(Ordering::Acquire) >= MAX_CONNECTIONS {
-            log::warn!("refusing a connection: {MAX_CONNECTIONS} already open");
-            continue;
-        }
-        let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
-        active.fetch_add(1, Ordering::AcqRel);
         let handler = handler.clone();
-        let active_conn = active.clone();
+        let in_flight = in_flight.clone();
         let spawned = std::thread::Builder::new()
             .name("osquery-conn".into())
+            .stack_size(CONNECTION_STACK)
             .spawn(move || {
-                if let Err(e) = wire::serve_connection(stream, handler.as_ref()) {
-                    log::debug!("connection ended: {e}");
+                let _slot = slot;
+                let served = catch_unwind(AssertUnwindSafe(|| {
+                    wire::serve_connection(stream, limits, in_flight, handler.as_ref())
+                }));
+                match served {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => log::debug!("connection ended: {}", wire::error_text(&e)),
+                    Err(_) => log::error!("a connection thread panicked; its slot is freed"),
                 }
-                active_conn.fetch_sub(1, Ordering::AcqRel);
             });
         if let Err(e) = spawned {
-            active.fetch_sub(1, Ordering::AcqRel);
             log::error!("cannot start a connection thread: {e}");
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 }
@@ -268,10 +319,13 @@ fn check_registration(socket: &Path, uuid: i64) -> Result<(), String> {
     })?;
     client
         .ping()
-        .map_err(|e| format!("osquery went away: ping failed: {e}"))?;
-    let extensions = client
-        .extensions()
-        .map_err(|e| format!("osquery went away: cannot list extensions: {e}"))?;
+        .map_err(|e| format!("osquery went away: ping failed: {}", wire::error_text(&e)))?;
+    let extensions = client.extensions().map_err(|e| {
+        format!(
+            "osquery went away: cannot list extensions: {}",
+            wire::error_text(&e)
+        )
+    })?;
     match extensions.get(&uuid) {
         Some(name) if name == EXTENSION_NAME => Ok(()),
         _ => Err(format!(
@@ -280,9 +334,27 @@ fn check_registration(socket: &Path, uuid: i64) -> Result<(), String> {
     }
 }
 
+/// Limits of osquery mode that tests shorten.
+#[derive(Clone, Copy, Debug)]
+pub struct RuntimeLimits {
+    pub requests: RequestLimits,
+    /// How long a table call may overrun its deadline before postern exits
+    /// so that osquery relaunches it (its worker still holds a call slot).
+    pub stuck_grace: Duration,
+}
+
+impl Default for RuntimeLimits {
+    fn default() -> Self {
+        RuntimeLimits {
+            requests: RequestLimits::default(),
+            stuck_grace: Duration::from_secs(60),
+        }
+    }
+}
+
 /// Runs osquery mode until stopped. `Ok(())` means a clean stop (exit 0);
 /// `Err` carries the one-line reason for a non-zero exit.
-pub fn run(args: &OsqueryArgs, engine: Engine) -> Result<(), String> {
+pub fn run(args: &OsqueryArgs, engine: Engine, limits: RuntimeLimits) -> Result<(), String> {
     if !args.ignored.is_empty() {
         log::debug!("ignoring unknown arguments: {:?}", args.ignored);
     }
@@ -316,7 +388,7 @@ pub fn run(args: &OsqueryArgs, engine: Engine) -> Result<(), String> {
             SDK_VERSION,
             &registry,
         )
-        .map_err(|e| format!("registration failed: {e}"))?;
+        .map_err(|e| format!("registration failed: {}", wire::error_text(&e)))?;
     drop(client);
     let code = reply.code.unwrap_or(1);
     let uuid = reply.uuid.unwrap_or(0);
@@ -344,13 +416,14 @@ pub fn run(args: &OsqueryArgs, engine: Engine) -> Result<(), String> {
                 crate::baseline::record_if_missing(&root, &store, crate::engine::unix_now())
             });
     }
+    let watched = engine.clone();
     let handler = Arc::new(Handler {
         engine,
         events: events_tx,
     });
     std::thread::Builder::new()
         .name("accept".into())
-        .spawn(move || accept_loop(listener, handler))
+        .spawn(move || accept_loop(listener, handler, limits.requests))
         .map_err(|e| format!("cannot start the accept thread: {e}"))?;
 
     let interval = args.interval.max(Duration::from_millis(500));
@@ -362,6 +435,15 @@ pub fn run(args: &OsqueryArgs, engine: Engine) -> Result<(), String> {
             }
             Ok(Event::ShutdownCall) => break Ok(false),
             Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Some((table, over)) = watched.longest_overrun() {
+                    if over > limits.stuck_grace {
+                        break Err(format!(
+                            "{table} is still running {} s past its deadline and holds a call slot; \
+                             exiting so that osquery relaunches postern",
+                            over.as_secs()
+                        ));
+                    }
+                }
                 if let Err(why) = check_registration(&args.socket, uuid) {
                     break Err(why);
                 }
