@@ -9,8 +9,6 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use crate::catalog::Catalog;
 use crate::host::snapshot::Snapshot;
 use crate::policy::LoadedPolicy;
@@ -134,53 +132,74 @@ impl fmt::Display for ContextError {
     }
 }
 
+/// Constraint values kept from one query context. osquery sends every value
+/// of an `IN (...)` list; a column with more than this loses its hints (all
+/// rows are produced and SQLite filters them), so a huge list costs neither
+/// memory nor time per row.
+pub const MAX_CONSTRAINT_VALUES: usize = 10_000;
+
 impl QueryContext {
     /// Parses the `context` string of a generate request. Accepts the current
     /// format and the old one, where `list` is a JSON string and `op` a
-    /// string. An empty context means no constraints.
+    /// string. An empty context means no constraints. Values are borrowed
+    /// from the text while parsing, so a long list is never held twice.
     pub fn parse(text: &str) -> Result<QueryContext, ContextError> {
         let text = text.trim();
         if text.is_empty() {
             return Ok(QueryContext::default());
         }
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| ContextError(format!("not JSON ({e})")))?;
-        let Value::Object(map) = value else {
+        if !text.starts_with('{') {
             return Err(ContextError("not a JSON object".into()));
-        };
+        }
+        let raw: raw::Context<'_> =
+            serde_json::from_str(text).map_err(|e| ContextError(format!("not valid ({e})")))?;
         let mut ctx = QueryContext::default();
-        match map.get("constraints") {
-            None | Some(Value::Null) => {}
-            Some(Value::Array(items)) => {
-                for item in items {
-                    parse_constraint_entry(item, &mut ctx.constraints)?;
-                }
+        let mut dropped = BTreeSet::new();
+        for constraint in raw.constraints.unwrap_or_default() {
+            let Some(name) = constraint.name else {
+                return Err(ContextError("constraint without a name".into()));
+            };
+            let entries = match constraint.list {
+                None | Some(raw::List::Entries(None)) => continue,
+                Some(raw::List::Entries(Some(entries))) => entries,
+                // Old osquery: the list is itself a JSON-encoded string.
+                Some(raw::List::Encoded(s)) if s.trim().is_empty() => continue,
+                Some(raw::List::Encoded(s)) => raw::entries_of_encoded(&s).ok_or_else(|| {
+                    ContextError(format!("constraint {name}: list {s:?} is not a list"))
+                })?,
+            };
+            if ctx.constraints.len() + entries.len() > MAX_CONSTRAINT_VALUES {
+                dropped.insert(name.to_string());
+                continue;
             }
-            Some(other) => {
-                return Err(ContextError(format!(
-                    "\"constraints\" is {other}, not a list"
-                )));
+            for entry in entries {
+                let Some(op) = entry.op.and_then(raw::Op::code) else {
+                    return Err(ContextError(format!("constraint {name}: bad op")));
+                };
+                ctx.constraints.push(Constraint {
+                    column: name.to_string(),
+                    op: Op::from_code(op),
+                    expr: entry.expr.map(raw::Expr::into_text).unwrap_or_default(),
+                });
             }
         }
-        if let Some(Value::Array(cols)) = map.get("colsUsed") {
-            ctx.columns_used = Some(
-                cols.iter()
-                    .filter_map(|c| c.as_str().map(str::to_string))
-                    .collect(),
+        if !dropped.is_empty() {
+            log::info!(
+                "ignoring constraint hints on {} (more than {MAX_CONSTRAINT_VALUES} values; SQLite filters the rows)",
+                dropped.iter().cloned().collect::<Vec<_>>().join(", ")
             );
+            ctx.constraints.retain(|c| !dropped.contains(&c.column));
         }
+        ctx.columns_used = raw
+            .cols_used
+            .map(|cols| cols.into_iter().map(|c| c.into_owned()).collect());
         Ok(ctx)
     }
 
     /// The values a column must equal, when the query pins it with `=` or
     /// `IN (...)`. `None` when the column is unconstrained by equality.
     pub fn equals(&self, column: &str) -> Option<BTreeSet<String>> {
-        let values: BTreeSet<String> = self
-            .constraints
-            .iter()
-            .filter(|c| c.column == column && c.op == Op::Equals)
-            .map(|c| c.expr.clone())
-            .collect();
+        let values: BTreeSet<String> = self.pinned(column).map(|c| c.expr.clone()).collect();
         (!values.is_empty()).then_some(values)
     }
 
@@ -193,55 +212,137 @@ impl QueryContext {
 
     /// True unless the query pins `column` to values that exclude `value`.
     pub fn admits(&self, column: &str, value: &str) -> bool {
-        self.equals(column).is_none_or(|set| set.contains(value))
+        let mut pinned = self.pinned(column).peekable();
+        pinned.peek().is_none() || pinned.any(|c| c.expr == value)
+    }
+
+    fn pinned<'a>(&'a self, column: &'a str) -> impl Iterator<Item = &'a Constraint> + 'a {
+        self.constraints
+            .iter()
+            .filter(move |c| c.column == column && c.op == Op::Equals)
     }
 }
 
-fn parse_constraint_entry(item: &Value, out: &mut Vec<Constraint>) -> Result<(), ContextError> {
-    let Some(name) = item.get("name").and_then(Value::as_str) else {
-        return Err(ContextError(format!("constraint without a name: {item}")));
-    };
-    let list = match item.get("list") {
-        None | Some(Value::Null) => return Ok(()),
-        Some(Value::Array(list)) => list.clone(),
-        // Old osquery: the list is itself a JSON-encoded string.
-        Some(Value::String(s)) if s.trim().is_empty() => return Ok(()),
-        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
-            Ok(Value::Array(list)) => list,
-            _ => {
-                return Err(ContextError(format!(
-                    "constraint {name}: list {s:?} is not a list"
-                )))
-            }
-        },
-        Some(other) => {
-            return Err(ContextError(format!("constraint {name}: list is {other}")));
-        }
-    };
-    for entry in &list {
-        let op = match entry.get("op") {
-            Some(Value::Number(n)) => n.as_i64(),
-            Some(Value::String(s)) => s.trim().parse().ok(),
-            _ => None,
-        };
-        let Some(op) = op else {
-            return Err(ContextError(format!(
-                "constraint {name}: bad op in {entry}"
-            )));
-        };
-        let expr = match entry.get("expr") {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Number(n)) => n.to_string(),
-            Some(Value::Null) | None => String::new(),
-            Some(other) => other.to_string(),
-        };
-        out.push(Constraint {
-            column: name.to_string(),
-            op: Op::from_code(op),
-            expr,
-        });
+/// The query context as osquery writes it, borrowed from the JSON text.
+mod raw {
+    use std::borrow::Cow;
+    use std::fmt;
+
+    use serde::de::{Deserializer, SeqAccess, Visitor};
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub struct Context<'a> {
+        #[serde(borrow, default)]
+        pub constraints: Option<Vec<Constraint<'a>>>,
+        #[serde(borrow, default, rename = "colsUsed")]
+        pub cols_used: Option<Vec<Cow<'a, str>>>,
     }
-    Ok(())
+
+    #[derive(Deserialize)]
+    pub struct Constraint<'a> {
+        #[serde(borrow, default)]
+        pub name: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        pub list: Option<List<'a>>,
+    }
+
+    /// A list of entries, or (old osquery) that list encoded as a string.
+    /// Read by hand: serde's untagged enums would buffer a long list whole.
+    pub enum List<'a> {
+        Entries(Option<Vec<Entry<'a>>>),
+        Encoded(String),
+    }
+
+    impl<'de: 'a, 'a> Deserialize<'de> for List<'a> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct ListVisitor<'a>(std::marker::PhantomData<&'a ()>);
+            impl<'de: 'a, 'a> Visitor<'de> for ListVisitor<'a> {
+                type Value = List<'a>;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a list of constraint entries")
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                    let mut entries = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+                    while let Some(entry) = seq.next_element()? {
+                        entries.push(entry);
+                    }
+                    Ok(List::Entries(Some(entries)))
+                }
+                fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                    Ok(List::Encoded(s.to_string()))
+                }
+                fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                    Ok(List::Entries(None))
+                }
+            }
+            d.deserialize_any(ListVisitor(std::marker::PhantomData))
+        }
+    }
+
+    /// The entries of an old-style list encoded as a JSON string, owned.
+    pub fn entries_of_encoded(text: &str) -> Option<Vec<Entry<'static>>> {
+        let borrowed: Vec<Entry<'_>> = serde_json::from_str(text).ok()?;
+        Some(borrowed.into_iter().map(Entry::into_owned).collect())
+    }
+
+    #[derive(Deserialize)]
+    pub struct Entry<'a> {
+        #[serde(borrow, default)]
+        pub op: Option<Op<'a>>,
+        #[serde(borrow, default)]
+        pub expr: Option<Expr<'a>>,
+    }
+
+    impl Entry<'_> {
+        fn into_owned(self) -> Entry<'static> {
+            Entry {
+                op: self.op.map(|op| match op {
+                    Op::Number(n) => Op::Number(n),
+                    Op::Text(s) => Op::Text(Cow::Owned(s.into_owned())),
+                }),
+                expr: self.expr.map(|e| match e {
+                    Expr::Text(s) => Expr::Text(Cow::Owned(s.into_owned())),
+                    Expr::Other(v) => Expr::Other(v),
+                }),
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    pub enum Op<'a> {
+        Number(i64),
+        #[serde(borrow)]
+        Text(Cow<'a, str>),
+    }
+
+    impl Op<'_> {
+        pub fn code(self) -> Option<i64> {
+            match self {
+                Op::Number(n) => Some(n),
+                Op::Text(s) => s.trim().parse().ok(),
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    pub enum Expr<'a> {
+        #[serde(borrow)]
+        Text(Cow<'a, str>),
+        Other(serde_json::Value),
+    }
+
+    impl Expr<'_> {
+        pub fn into_text(self) -> String {
+            match self {
+                Expr::Text(s) => s.into_owned(),
+                Expr::Other(serde_json::Value::Null) => String::new(),
+                Expr::Other(v) => v.to_string(),
+            }
+        }
+    }
 }
 
 /// A point in time after which a table should stop collecting. Long walks
@@ -343,6 +444,22 @@ mod tests {
         assert_eq!(ctx.constraints.len(), 2);
         assert_eq!(ctx.constraints.first().map(|c| c.op), Some(Op::GreaterThan));
         assert_eq!(ctx.equals("pid"), None);
+        Ok(())
+    }
+
+    #[test]
+    fn a_huge_in_list_loses_its_hints_not_the_rows() -> Result<(), ContextError> {
+        let values: Vec<String> = (0..MAX_CONSTRAINT_VALUES + 1)
+            .map(|i| format!(r#"{{"op":2,"expr":"{i}"}}"#))
+            .collect();
+        let text = format!(
+            r#"{{"constraints":[{{"name":"pid","list":[{}]}},{{"name":"tool_id","list":[{{"op":2,"expr":"anydesk"}}]}}]}}"#,
+            values.join(",")
+        );
+        let ctx = QueryContext::parse(&text)?;
+        assert_eq!(ctx.equals("pid"), None);
+        assert!(ctx.admits("pid", "99999999"));
+        assert!(ctx.admits("tool_id", "anydesk") && !ctx.admits("tool_id", "rustdesk"));
         Ok(())
     }
 
