@@ -225,7 +225,10 @@ impl Store {
             )));
         }
         let mut text = String::new();
-        let read = File::open(&path).and_then(|f| f.take(BASELINE_CAP).read_to_string(&mut text));
+        // Checked above to be a regular file; opened so that a FIFO swapped
+        // in since cannot block, and a link swapped in is not followed.
+        let read = crate::root::open_regular(&path, false)
+            .and_then(|f| f.take(BASELINE_CAP).read_to_string(&mut text));
         let reason = match read {
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => "not UTF-8 text".to_string(),
             Err(e) => {

@@ -609,7 +609,7 @@ fn validate_policy(file: &std::path::Path, out: &mut dyn Write) -> std::io::Resu
         Ok(c) => c,
         Err(e) => return failed(e),
     };
-    let text = match std::fs::read_to_string(file) {
+    let text = match crate::policy::read_policy_file(file) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("postern: cannot read {}: {e}", file.display());

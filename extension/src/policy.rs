@@ -149,7 +149,7 @@ pub fn default_policy_host_path(root: &HostRoot) -> &'static str {
 
 /// Parses and validates policy text against the catalog. Pure.
 pub fn parse_policy(text: &str, catalog: &Catalog) -> Result<Policy, PolicyProblems> {
-    let value: Value = serde_json::from_str(text)
+    let StrictJson(value) = serde_json::from_str(text)
         .map_err(|e| PolicyProblems(vec![format!("not valid JSON: {e}")]))?;
     let Value::Object(top) = value else {
         return Err(PolicyProblems(vec![
@@ -175,6 +175,63 @@ pub fn parse_policy(text: &str, catalog: &Catalog) -> Result<Policy, PolicyProbl
         Ok(policy)
     } else {
         Err(PolicyProblems(problems))
+    }
+}
+
+/// JSON read into a `Value`, refusing an object that names a key twice:
+/// serde_json would keep the last one, so `"approved": []` followed by
+/// `"approved": ["anydesk"]` would silently approve AnyDesk.
+struct StrictJson(Value);
+
+impl<'de> serde::Deserialize<'de> for StrictJson {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, MapAccess, SeqAccess, Visitor};
+        struct StrictVisitor;
+        impl<'de> Visitor<'de> for StrictVisitor {
+            type Value = StrictJson;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_bool<E: Error>(self, v: bool) -> Result<StrictJson, E> {
+                Ok(StrictJson(Value::Bool(v)))
+            }
+            fn visit_i64<E: Error>(self, v: i64) -> Result<StrictJson, E> {
+                Ok(StrictJson(Value::from(v)))
+            }
+            fn visit_u64<E: Error>(self, v: u64) -> Result<StrictJson, E> {
+                Ok(StrictJson(Value::from(v)))
+            }
+            fn visit_f64<E: Error>(self, v: f64) -> Result<StrictJson, E> {
+                Ok(StrictJson(Value::from(v)))
+            }
+            fn visit_str<E: Error>(self, v: &str) -> Result<StrictJson, E> {
+                Ok(StrictJson(Value::String(v.to_string())))
+            }
+            fn visit_unit<E: Error>(self) -> Result<StrictJson, E> {
+                Ok(StrictJson(Value::Null))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StrictJson, A::Error> {
+                let mut items = Vec::new();
+                while let Some(StrictJson(item)) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(StrictJson(Value::Array(items)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StrictJson, A::Error> {
+                let mut out = Map::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if out.contains_key(&key) {
+                        return Err(A::Error::custom(format!(
+                            "the key {key:?} appears twice in one object"
+                        )));
+                    }
+                    let StrictJson(value) = map.next_value()?;
+                    out.insert(key, value);
+                }
+                Ok(StrictJson(Value::Object(out)))
+            }
+        }
+        d.deserialize_any(StrictVisitor)
     }
 }
 
@@ -493,33 +550,42 @@ pub fn load_policy(
     catalog: &Catalog,
     enforce_trust: bool,
 ) -> LoadedPolicy {
-    let (fs_path, shown) = match source {
-        PolicySource::Explicit(p) => (p.clone(), p.display().to_string()),
-        PolicySource::Default => {
-            let host = default_policy_host_path(root);
-            (root.path(host), host.to_string())
-        }
+    let shown = match source {
+        PolicySource::Explicit(p) => p.display().to_string(),
+        PolicySource::Default => default_policy_host_path(root).to_string(),
     };
     let mut loaded = LoadedPolicy {
         path: shown.clone(),
         state: PolicyState::Missing,
         policy: Policy::default(),
     };
-    match fs::symlink_metadata(&fs_path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return loaded,
-        Err(e) => {
-            loaded.state = PolicyState::Unreadable(format!("cannot read policy {shown}: {e}"));
+    let present = match source {
+        PolicySource::Explicit(p) => match fs::symlink_metadata(p) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => Some(Err(format!("cannot read policy {shown}: {e}"))),
+            Ok(_) => Some(Ok(())),
+        },
+        PolicySource::Default => match root.symlink_metadata(&shown) {
+            Err(e) if e.is_not_found() => None,
+            Err(e) => Some(Err(e.to_string())),
+            Ok(_) => Some(Ok(())),
+        },
+    };
+    match present {
+        None => return loaded,
+        Some(Err(why)) => {
+            loaded.state = PolicyState::Unreadable(why);
             return loaded;
         }
-        Ok(_) => {}
+        Some(Ok(())) => {}
     }
     // The default policy belongs to the audited host: only its trusted owner
     // (root, or the owner of an image's `/`) may have written it, whoever
     // runs postern. An explicit file is held to root's standard when postern
     // runs as root.
     let trusted = match source {
-        PolicySource::Default => root.check_trusted(default_policy_host_path(root)),
-        PolicySource::Explicit(_) if enforce_trust => trust_check(&fs_path),
+        PolicySource::Default => root.check_trusted(&shown),
+        PolicySource::Explicit(p) if enforce_trust => trust_check(p),
         PolicySource::Explicit(_) => Ok(()),
     };
     if let Err(why) = trusted {
@@ -527,7 +593,14 @@ pub fn load_policy(
         loaded.state = PolicyState::Refused(why);
         return loaded;
     }
-    let text = match read_capped(&fs_path) {
+    let text = match source {
+        PolicySource::Explicit(p) => read_policy_file(p),
+        PolicySource::Default => root
+            .read_capped(&shown, POLICY_CAP)
+            .map_err(|e| e.to_string())
+            .map(|b| String::from_utf8_lossy(&b).into_owned()),
+    };
+    let text = match text {
         Ok(t) => t,
         Err(e) => {
             loaded.state = PolicyState::Unreadable(format!("cannot read policy {shown}: {e}"));
@@ -547,18 +620,11 @@ pub fn load_policy(
     loaded
 }
 
-fn read_capped(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut text = String::new();
-    fs::File::open(path)?
-        .take(POLICY_CAP + 1)
-        .read_to_string(&mut text)?;
-    if text.len() as u64 > POLICY_CAP {
-        return Err(std::io::Error::other(format!(
-            "larger than {POLICY_CAP} bytes"
-        )));
-    }
-    Ok(text)
+/// Reads a policy file named on the command line: a regular file (a FIFO or
+/// device is refused without blocking) of at most 1 MiB, as UTF-8.
+pub fn read_policy_file(path: &Path) -> Result<String, String> {
+    let bytes = crate::root::read_regular(path, POLICY_CAP, true).map_err(|e| e.to_string())?;
+    String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())
 }
 
 /// True when the process runs as root (policy and state trust rules apply).

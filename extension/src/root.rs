@@ -11,7 +11,14 @@
 use std::fmt;
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
 
 /// Well-known host locations, as absolute host paths.
 pub mod paths {
@@ -127,6 +134,8 @@ pub enum HostErrorKind {
     TooLarge {
         cap: u64,
     },
+    /// Not read, and why: not a regular file, or a link not followed.
+    Refused(String),
 }
 
 impl HostError {
@@ -151,6 +160,7 @@ impl fmt::Display for HostError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             HostErrorKind::Io(e) => write!(f, "cannot read {}: {}", self.path, e),
+            HostErrorKind::Refused(why) => write!(f, "refusing {}: {why}", self.path),
             HostErrorKind::TooLarge { cap } => {
                 write!(
                     f,
@@ -168,11 +178,71 @@ impl std::error::Error for HostError {}
 #[derive(Clone, Debug)]
 pub struct HostRoot {
     base: PathBuf,
-    /// `base`, canonicalised once, for resolving links inside the tree.
+    /// `base`, canonicalised once, for the path-based fallback resolver.
     canonical_base: PathBuf,
     /// The account trusted for configuration files (see `trusted_owner`).
     owner: u32,
+    /// An `O_PATH` descriptor of an image's `/`: every lookup in an image is
+    /// resolved from it by the kernel as if chrooted (`openat2` with
+    /// `RESOLVE_IN_ROOT`). `None` for the live machine.
+    dir: Option<Arc<OwnedFd>>,
 }
+
+/// Flags for reading a file the user may have put a FIFO, socket or device
+/// at: `O_NONBLOCK` makes such an open return at once (the file type is
+/// checked right after), and no controlling terminal is ever acquired.
+fn read_flags() -> OFlags {
+    OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC
+}
+
+/// Why a descriptor is not a regular file, if it is not one.
+fn not_regular(fd: &OwnedFd) -> io::Result<Option<&'static str>> {
+    let stat = rustix::fs::fstat(fd)?;
+    Ok(match FileType::from_raw_mode(stat.st_mode) {
+        FileType::RegularFile => None,
+        FileType::Directory => Some("a directory"),
+        FileType::Fifo => Some("a FIFO"),
+        FileType::Socket => Some("a socket"),
+        FileType::CharacterDevice | FileType::BlockDevice => Some("a device"),
+        _ => Some("not a regular file"),
+    })
+}
+
+/// Opens a file by its filesystem path as the tables open host files: never
+/// blocking, regular files only, the final link followed only if `follow`.
+/// For files named on the command line or kept in postern's own state.
+pub fn open_regular(path: &Path, follow: bool) -> io::Result<File> {
+    let mut flags = read_flags();
+    if !follow {
+        flags |= OFlags::NOFOLLOW;
+    }
+    let fd = rustix::fs::open(path, flags, Mode::empty()).map_err(io::Error::from)?;
+    if let Some(what) = not_regular(&fd)? {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("it is {what}, not a regular file"),
+        ));
+    }
+    Ok(File::from(fd))
+}
+
+/// Reads a whole regular file of at most `cap` bytes (see [`open_regular`]).
+pub fn read_regular(path: &Path, cap: u64, follow: bool) -> io::Result<Vec<u8>> {
+    let file = open_regular(path, follow)?;
+    let mut buf = Vec::new();
+    file.take(cap.saturating_add(1)).read_to_end(&mut buf)?;
+    if buf.len() as u64 > cap {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than the {cap}-byte limit"),
+        ));
+    }
+    Ok(buf)
+}
+
+/// False once `openat2` has answered that the kernel lacks it (before 5.6,
+/// or filtered by a seccomp policy); lookups then use [`resolve_in`].
+static OPENAT2_WORKS: AtomicBool = AtomicBool::new(true);
 
 impl HostRoot {
     pub fn new(base: impl Into<PathBuf>) -> io::Result<Self> {
@@ -186,10 +256,21 @@ impl HostRoot {
         }
         use std::os::unix::fs::MetadataExt;
         let owner = fs::metadata(&canonical_base)?.uid();
+        let dir = if canonical_base == Path::new("/") {
+            None
+        } else {
+            let fd = rustix::fs::open(
+                &canonical_base,
+                path_only() | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            Some(Arc::new(fd))
+        };
         Ok(HostRoot {
             base,
             canonical_base,
             owner,
+            dir,
         })
     }
 
@@ -199,6 +280,7 @@ impl HostRoot {
             base: PathBuf::from("/"),
             canonical_base: PathBuf::from("/"),
             owner: 0,
+            dir: None,
         }
     }
 
@@ -222,18 +304,26 @@ impl HostRoot {
     }
 
     /// Whether a host file counts as configuration only its trusted owner
-    /// could have written (the file and its directory).
+    /// could have written (the file and the directory it really sits in).
     pub fn check_trusted(&self, host_path: &str) -> Result<(), String> {
         use std::os::unix::fs::MetadataExt;
-        let real = self.resolve(host_path).map_err(|e| e.to_string())?;
-        let file = fs::metadata(&real).map_err(|e| format!("cannot stat {host_path}: {e}"))?;
+        let fd = self
+            .lookup(host_path, path_only(), true)
+            .map_err(|e| format!("cannot stat {host_path}: {e}"))?;
+        let file = File::from(fd);
+        let meta = file
+            .metadata()
+            .map_err(|e| format!("cannot stat {host_path}: {e}"))?;
+        // The directory the kernel found the file in, links resolved.
+        let real =
+            fs::read_link(fd_path(&file)).map_err(|e| format!("cannot locate {host_path}: {e}"))?;
         let dir = real.parent().unwrap_or(Path::new("/"));
         let dir_meta = fs::metadata(dir)
             .map_err(|e| format!("cannot stat the directory of {host_path}: {e}"))?;
         match crate::policy::untrusted_reason_for(
             self.trusted_owner(),
-            file.uid(),
-            file.mode(),
+            meta.uid(),
+            meta.mode(),
             dir_meta.uid(),
             dir_meta.mode(),
         ) {
@@ -246,8 +336,10 @@ impl HostRoot {
         &self.base
     }
 
-    /// The filesystem path of a host path. `..` components cannot climb above
-    /// the root.
+    /// The filesystem path of a host path, for postern's own state directory
+    /// and messages. `..` components cannot climb above the root. Links in
+    /// it are *not* resolved inside the root: host files are read through
+    /// the methods below.
     pub fn path(&self, host_path: &str) -> PathBuf {
         let mut out = self.base.clone();
         let mut depth = 0usize;
@@ -267,27 +359,103 @@ impl HostRoot {
         out
     }
 
-    /// Resolves a host path to a filesystem path the way the host itself
-    /// would (as if chrooted): absolute link targets restart at the root and
-    /// `..` stops at it, so no link can lead out of the audited tree.
-    fn resolve(&self, host_path: &str) -> Result<PathBuf, HostError> {
-        if self.is_system() {
-            // Everything resolves inside `/`; the kernel does the work.
-            return Ok(self.path(host_path));
+    /// Opens a host path with `flags`, resolved the way the host itself would
+    /// resolve it: on an image, absolute link targets restart at the image's
+    /// `/`, `..` stops there and magic links (`/proc/PID/root`) are refused,
+    /// by the kernel (`openat2`, `RESOLVE_IN_ROOT`) or, where it lacks that,
+    /// by [`resolve_in`]. The final component is followed only if `follow`.
+    fn lookup(&self, host_path: &str, flags: OFlags, follow: bool) -> io::Result<OwnedFd> {
+        let mut flags = flags | OFlags::CLOEXEC;
+        if !follow {
+            flags |= OFlags::NOFOLLOW;
         }
-        resolve_in(&self.canonical_base, host_path).map_err(|e| HostError::io(host_path, e))
+        let Some(dir) = &self.dir else {
+            return Ok(rustix::fs::open(
+                self.path(host_path),
+                flags,
+                Mode::empty(),
+            )?);
+        };
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if OPENAT2_WORKS.load(Ordering::Relaxed) {
+            let relative = host_path.trim_start_matches('/');
+            let relative = if relative.is_empty() { "." } else { relative };
+            match rustix::fs::openat2(
+                dir.as_fd(),
+                relative,
+                flags,
+                Mode::empty(),
+                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+            ) {
+                Err(e) if e == Errno::NOSYS => {
+                    log::info!("openat2 is unavailable ({e}); resolving image paths in user space");
+                    OPENAT2_WORKS.store(false, Ordering::Relaxed);
+                }
+                other => return Ok(other?),
+            }
+        }
+        // Fallback: resolve every component but the last inside the root,
+        // then open the last one relative to that, with the same flags.
+        let (parent, name) = match host_path.trim_end_matches('/').rsplit_once('/') {
+            Some((parent, name)) if !name.is_empty() => (parent, name),
+            _ => ("/", "."),
+        };
+        let real_parent = resolve_in(&self.canonical_base, parent)?;
+        if follow && name != "." && name != ".." {
+            let real = resolve_in(&self.canonical_base, &join(parent, name))?;
+            return Ok(rustix::fs::open(
+                real,
+                flags | OFlags::NOFOLLOW,
+                Mode::empty(),
+            )?);
+        }
+        Ok(rustix::fs::open(
+            real_parent.join(name),
+            flags,
+            Mode::empty(),
+        )?)
     }
 
-    /// The filesystem path a host path resolves to, for libraries that open
-    /// files themselves (SQLite).
-    pub fn resolved(&self, host_path: &str) -> Result<PathBuf, HostError> {
-        self.resolve(host_path)
-    }
-
-    /// Opens a file for reading, refusing links out of the root.
+    /// Opens a host file for reading without ever blocking: FIFOs, sockets,
+    /// devices and directories are refused, and a final symbolic link is
+    /// followed (inside the root) only when the trusted owner made it, so a
+    /// user's link to `/dev/zero` or to another user's file is not read.
     pub fn open(&self, host_path: &str) -> Result<File, HostError> {
-        let real = self.resolve(host_path)?;
-        File::open(real).map_err(|e| HostError::io(host_path, e))
+        let io = |e: io::Error| HostError::io(host_path, e);
+        let fd = match self.lookup(host_path, read_flags(), false) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(Errno::LOOP.raw_os_error()) => {
+                let link = self.symlink_metadata(host_path)?;
+                use std::os::unix::fs::MetadataExt;
+                if link.file_type().is_symlink() && link.uid() != self.trusted_owner() {
+                    return Err(HostError {
+                        path: host_path.to_string(),
+                        kind: HostErrorKind::Refused(format!(
+                            "a symbolic link owned by uid {}, not followed",
+                            link.uid()
+                        )),
+                    });
+                }
+                self.lookup(host_path, read_flags(), true).map_err(io)?
+            }
+            Err(e) => return Err(io(e)),
+        };
+        if let Some(what) = not_regular(&fd).map_err(io)? {
+            return Err(HostError {
+                path: host_path.to_string(),
+                kind: HostErrorKind::Refused(format!("{what}, not a regular file")),
+            });
+        }
+        Ok(File::from(fd))
+    }
+
+    /// A host file opened as [`open`](Self::open) does, with a path that
+    /// names the open file itself (`/proc/self/fd/N`), for libraries that
+    /// open files by name (SQLite). Keep the `File` alive while using it.
+    pub fn open_for_library(&self, host_path: &str) -> Result<(File, PathBuf), HostError> {
+        let file = self.open(host_path)?;
+        let path = fd_path(&file);
+        Ok((file, path))
     }
 
     /// Reads a whole file of at most `cap` bytes.
@@ -329,32 +497,73 @@ impl HostRoot {
     /// The target of a symbolic link, as text (never followed). Used for
     /// `/proc/PID/exe`, whose target is a path on the host, not in the root.
     pub fn read_link(&self, host_path: &str) -> Result<String, HostError> {
-        fs::read_link(self.path(host_path))
-            .map(|p| p.to_string_lossy().into_owned())
-            .map_err(|e| HostError::io(host_path, e))
+        let io = |e: io::Error| HostError::io(host_path, e);
+        let target = if self.dir.is_none() {
+            fs::read_link(self.path(host_path)).map_err(io)?
+        } else {
+            let fd = self.lookup(host_path, path_only(), false).map_err(io)?;
+            // On the descriptor itself, a file that is not a link answers
+            // ENOENT; it is EINVAL for a path, as everywhere else.
+            let target = rustix::fs::readlinkat(&fd, "", Vec::new()).map_err(|e| {
+                io(match e {
+                    Errno::NOENT => Errno::INVAL.into(),
+                    other => other.into(),
+                })
+            })?;
+            PathBuf::from(std::ffi::OsStr::from_bytes(target.as_bytes()))
+        };
+        Ok(target.to_string_lossy().into_owned())
     }
 
     /// Metadata of the entry itself (links are not followed).
     pub fn symlink_metadata(&self, host_path: &str) -> Result<Metadata, HostError> {
-        fs::symlink_metadata(self.path(host_path)).map_err(|e| HostError::io(host_path, e))
+        let io = |e: io::Error| HostError::io(host_path, e);
+        if self.dir.is_none() {
+            return fs::symlink_metadata(self.path(host_path)).map_err(io);
+        }
+        let fd = self.lookup(host_path, path_only(), false).map_err(io)?;
+        File::from(fd).metadata().map_err(io)
     }
 
     /// Metadata of what the path resolves to, inside the root.
     pub fn metadata(&self, host_path: &str) -> Result<Metadata, HostError> {
-        let real = self.resolve(host_path)?;
-        fs::metadata(real).map_err(|e| HostError::io(host_path, e))
+        let io = |e: io::Error| HostError::io(host_path, e);
+        if self.dir.is_none() {
+            return fs::metadata(self.path(host_path)).map_err(io);
+        }
+        let fd = self.lookup(host_path, path_only(), true).map_err(io)?;
+        File::from(fd).metadata().map_err(io)
     }
 
     pub fn exists(&self, host_path: &str) -> bool {
         self.symlink_metadata(host_path).is_ok()
     }
 
+    /// Lists a directory: on an image, the directory is opened inside the
+    /// root and listed through its descriptor, so no link leads out.
+    fn read_dir(&self, host_path: &str) -> Result<fs::ReadDir, HostError> {
+        let io = |e: io::Error| HostError::io(host_path, e);
+        if self.dir.is_none() {
+            return fs::read_dir(self.path(host_path)).map_err(io);
+        }
+        let fd = self
+            .lookup(
+                host_path,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NONBLOCK,
+                true,
+            )
+            .map_err(io)?;
+        let dir = File::from(fd);
+        // `/proc/self/fd/N` reopens this very directory; the listing and each
+        // entry's metadata are then read relative to it.
+        fs::read_dir(fd_path(&dir)).map_err(io)
+    }
+
     /// The entries of a directory with their types, sorted by name, at most
     /// `cap` of them. Cheaper than [`list_dir`](Self::list_dir) plus a
     /// metadata call per name: types come from the directory itself.
     pub fn entries(&self, host_path: &str, cap: usize) -> Result<Vec<Entry>, HostError> {
-        let real = self.resolve(host_path)?;
-        let dir = fs::read_dir(real).map_err(|e| HostError::io(host_path, e))?;
+        let dir = self.read_dir(host_path)?;
         let mut out = Vec::new();
         for entry in dir {
             if out.len() >= cap {
@@ -378,8 +587,7 @@ impl HostRoot {
     /// Names of the entries of a directory (links are listed, not followed),
     /// at most `cap` of them, sorted for stable output.
     pub fn list_dir(&self, host_path: &str, cap: usize) -> Result<Vec<String>, HostError> {
-        let real = self.resolve(host_path)?;
-        let entries = fs::read_dir(real).map_err(|e| HostError::io(host_path, e))?;
+        let entries = self.read_dir(host_path)?;
         let mut names = Vec::new();
         for entry in entries {
             if names.len() >= cap {
@@ -394,6 +602,28 @@ impl HostRoot {
         names.sort();
         Ok(names)
     }
+}
+
+/// The path that names an open file itself (`/proc/self/fd/N`; `/dev/fd/N`
+/// where there is no procfs).
+fn fd_path(file: &File) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    let dir = if cfg!(target_os = "linux") {
+        "/proc/self/fd"
+    } else {
+        "/dev/fd"
+    };
+    PathBuf::from(format!("{dir}/{}", file.as_raw_fd()))
+}
+
+/// Flags for a descriptor that only locates a file (`O_PATH`: no read
+/// permission needed, nothing opened, so a FIFO cannot block). Systems
+/// without `O_PATH` open for reading without blocking instead.
+fn path_only() -> OFlags {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    return OFlags::PATH;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    return OFlags::RDONLY | OFlags::NONBLOCK;
 }
 
 /// Links followed while resolving one path before giving up (as ELOOP).
@@ -488,6 +718,7 @@ mod tests {
             base: PathBuf::from("/fixture"),
             canonical_base: PathBuf::from("/fixture"),
             owner: 0,
+            dir: None,
         };
         assert_eq!(
             root.path("/etc/passwd"),
@@ -542,6 +773,123 @@ mod tests {
         assert_eq!(root.read_prefix("/big", 10)?.len(), 10);
         let missing = root.read_capped("/nope", 10).err();
         assert!(missing.is_some_and(|e| e.is_not_found() && e.to_string().contains("/nope")));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod containment_tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+    use std::time::{Duration, Instant};
+
+    fn mkfifo(path: &Path) -> io::Result<()> {
+        let status = std::process::Command::new("mkfifo").arg(path).status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(io::Error::other("mkfifo failed"))
+        }
+    }
+
+    #[test]
+    fn fifos_sockets_and_directories_are_refused_at_once() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let dir = tempfile::tempdir()?;
+        mkfifo(&dir.path().join("fifo"))?;
+        let _listener = std::os::unix::net::UnixListener::bind(dir.path().join("sock"))?;
+        fs::create_dir(dir.path().join("dir"))?;
+        for root in [HostRoot::new(dir.path())?, HostRoot::system()] {
+            let prefix = if root.is_system() {
+                dir.path().display().to_string()
+            } else {
+                String::new()
+            };
+            for name in ["fifo", "sock", "dir"] {
+                let started = Instant::now();
+                let err = root.read_capped(&format!("{prefix}/{name}"), 100).err();
+                // A socket cannot even be opened (ENXIO); the others are
+                // opened without blocking and refused by type.
+                assert!(
+                    err.as_ref().is_some_and(
+                        |e| name == "sock" || e.to_string().contains("not a regular file")
+                    ),
+                    "{name}: {err:?}"
+                );
+                assert!(started.elapsed() < Duration::from_secs(2), "{name} blocked");
+            }
+        }
+        // The same for files named on the command line.
+        let fifo = dir.path().join("fifo");
+        assert!(read_regular(&fifo, 10, true).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn absolute_links_in_an_image_mean_the_images_files() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let image = tempfile::tempdir()?;
+        let outside = tempfile::tempdir()?;
+        fs::write(outside.path().join("secret"), "outside")?;
+        fs::create_dir(outside.path().join("subdir"))?;
+        // `data` points at the outside directory by its absolute path, as an
+        // image's `opt -> /opt` would point at the auditor's own /opt.
+        symlink(outside.path(), image.path().join("data"))?;
+        symlink(outside.path().join("secret"), image.path().join("file"))?;
+        symlink("/", image.path().join("up"))?;
+        fs::create_dir(image.path().join("real"))?;
+        fs::write(image.path().join("real/inside"), "inside")?;
+        let root = HostRoot::new(image.path())?;
+        let secret = "/data/secret";
+        assert!(!root.exists(secret));
+        assert!(root.metadata(secret).is_err());
+        assert!(root.symlink_metadata(secret).is_err());
+        assert!(root.read_capped(secret, 100).is_err());
+        assert!(root.read_capped("/file", 100).is_err());
+        assert!(root.metadata("/file").is_err());
+        assert!(root.list_dir("/data", 10).is_err());
+        assert!(root.entries("/data", 10).is_err());
+        // `/up` is the image's own `/`.
+        assert_eq!(root.read_capped("/up/real/inside", 100)?, b"inside");
+        assert_eq!(root.list_dir("/up/real", 10)?, ["inside"]);
+        assert_eq!(
+            root.read_link("/data")?,
+            outside.path().display().to_string()
+        );
+        // /proc/self inside an image is the image's, not this process's.
+        assert!(!root.exists("/proc/self/status"));
+        Ok(())
+    }
+
+    #[test]
+    fn a_users_final_link_is_not_followed() -> Result<(), Box<dyn std::error::Error>> {
+        if !rustix::process::geteuid().is_root() {
+            return Ok(()); // lchown needs root; CI runs as root.
+        }
+        let image = tempfile::tempdir()?;
+        fs::create_dir(image.path().join("etc"))?;
+        fs::write(image.path().join("etc/shadow"), "root:secret")?;
+        fs::create_dir(image.path().join("home"))?;
+        symlink("/etc/shadow", image.path().join("home/user.desktop"))?;
+        symlink("/etc/shadow", image.path().join("home/admin.desktop"))?;
+        std::os::unix::fs::lchown(
+            image.path().join("home/user.desktop"),
+            Some(1000),
+            Some(1000),
+        )?;
+        let root = HostRoot::new(image.path())?;
+        let refused = root.read_capped("/home/user.desktop", 100).err();
+        assert!(
+            refused
+                .as_ref()
+                .is_some_and(|e| e.to_string().contains("owned by uid 1000, not followed")),
+            "{refused:?}"
+        );
+        // A link the trusted owner made is followed, inside the image.
+        assert_eq!(
+            root.read_capped("/home/admin.desktop", 100)?,
+            b"root:secret"
+        );
         Ok(())
     }
 }

@@ -56,6 +56,61 @@ fn policy_validate_reports_every_problem() {
 }
 
 #[test]
+fn policy_validate_refuses_duplicate_keys_fifos_and_endless_files() {
+    let dir = tempfile::tempdir().unwrap();
+    // A second "approved" would silently win in a lenient JSON reader.
+    let dup = dir.path().join("dup.json");
+    std::fs::write(
+        &dup,
+        r#"{"remote_access":{"approved":[],"approved":["anydesk"]}}"#,
+    )
+    .unwrap();
+    let out = postern(&["policy", "validate", dup.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(r#"the key "approved" appears twice"#), "{err}");
+
+    // A FIFO nobody writes to, and a link to an endless device: each is an
+    // error at once, not a hang or a memory blow-up.
+    let fifo = dir.path().join("fifo.json");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let zero = dir.path().join("zero.json");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    for path in [&fifo, &zero] {
+        let started = std::time::Instant::now();
+        let out = postern(&["policy", "validate", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("not a regular file"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    }
+    // And the same files as --policy for a query: nothing approved, no hang.
+    let out = postern(&[
+        "query",
+        "remote_access_tools",
+        "--root",
+        &format!("{}/root", fixture("laptop_farm")),
+        "--policy",
+        fifo.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let big = dir.path().join("big.json");
+    std::fs::write(&big, vec![b' '; (1 << 20) + 1]).unwrap();
+    let out = postern(&["policy", "validate", big.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("limit"));
+}
+
+#[test]
 fn query_formats() {
     let root = format!("{}/root", fixture("laptop_farm"));
     let policy = format!("{}/policy.json", fixture("laptop_farm"));

@@ -135,8 +135,10 @@ pub fn rpm_packages(root: &HostRoot, warnings: &mut Vec<String>) -> Vec<(RpmHead
         }
         return Vec::new();
     };
-    let fs_path = match root.resolved(db) {
-        Ok(p) => p,
+    // Opened (without blocking, regular files only) before SQLite sees it:
+    // SQLite reopens it through the descriptor's own path.
+    let (_file, fs_path) = match root.open_for_library(db) {
+        Ok(opened) => opened,
         Err(e) => {
             warnings.push(e.to_string());
             return Vec::new();
