@@ -335,6 +335,9 @@ fn osquery_mode(args: &[String]) -> ExitCode {
     if let Some(d) = seconds("POSTERN_STUCK_GRACE_SECS") {
         limits.stuck_grace = d;
     }
+    if let Some(d) = seconds("POSTERN_QUEUE_WAIT_SECS") {
+        engine = engine.with_queue_wait(d);
+    }
     match runtime::run(&parsed, engine, limits) {
         Ok(()) => ExitCode::SUCCESS,
         Err(reason) => {

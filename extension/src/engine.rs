@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::catalog::Catalog;
@@ -20,9 +20,14 @@ use crate::tables;
 
 /// Default time a table may take; osquery's own call timeout is 300 s.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
-/// Calls allowed to run at once; further calls are refused, not queued, so a
-/// stuck table cannot pile up threads.
+/// Calls allowed to run at once. A further call waits for a slot for at most
+/// the queue wait, then is refused as busy, so a stuck table cannot pile up
+/// threads.
 pub const MAX_CONCURRENT_CALLS: usize = 2;
+/// How long a call waits for a free slot by default. osquery runs its
+/// schedule one query at a time, but a live query or osqueryi can arrive
+/// meanwhile; its call timeout is 300 s.
+pub const DEFAULT_QUEUE_WAIT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, PartialEq)]
 pub enum CallError {
@@ -41,7 +46,7 @@ impl std::fmt::Display for CallError {
             CallError::BadContext(e) => write!(f, "{e}"),
             CallError::Busy { limit } => write!(
                 f,
-                "postern is busy: already answering {limit} queries; try again when they finish"
+                "postern is busy: already answering {limit} queries and none finished in time; try again when they finish"
             ),
             CallError::Timeout { table, after } => write!(
                 f,
@@ -87,8 +92,32 @@ pub struct Engine {
     policy: Arc<PolicySource>,
     with_selftest: bool,
     deadline: Duration,
-    active: Arc<AtomicUsize>,
+    slots: Arc<CallSlots>,
+    queue_wait: Duration,
     overruns: Arc<Overruns>,
+}
+
+/// Running table calls, with a condition to wait on for a free slot.
+#[derive(Default)]
+struct CallSlots {
+    running: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl CallSlots {
+    /// Takes a slot, waiting at most `wait` for one.
+    fn take(self: &Arc<Self>, wait: Duration) -> Option<ActiveSlot> {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut running, _) = self
+            .freed
+            .wait_timeout_while(running, wait, |n| *n >= MAX_CONCURRENT_CALLS)
+            .unwrap_or_else(|p| p.into_inner());
+        if *running >= MAX_CONCURRENT_CALLS {
+            return None;
+        }
+        *running += 1;
+        Some(ActiveSlot(self.clone()))
+    }
 }
 
 /// Table calls that overran their deadline and whose workers still run:
@@ -105,12 +134,14 @@ impl Overruns {
     }
 }
 
-/// Decrements the active-call count when the worker thread ends, however it ends.
-struct ActiveSlot(Arc<AtomicUsize>);
+/// Gives the slot back when the worker thread ends, however it ends.
+struct ActiveSlot(Arc<CallSlots>);
 
 impl Drop for ActiveSlot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        let mut running = self.0.running.lock().unwrap_or_else(|p| p.into_inner());
+        *running = running.saturating_sub(1);
+        self.0.freed.notify_one();
     }
 }
 
@@ -160,9 +191,16 @@ impl Engine {
             policy: Arc::new(policy),
             with_selftest,
             deadline,
-            active: Arc::new(AtomicUsize::new(0)),
+            slots: Arc::default(),
+            queue_wait: DEFAULT_QUEUE_WAIT,
             overruns: Arc::default(),
         }
+    }
+
+    /// Sets how long a call waits for a free slot before it is refused.
+    pub fn with_queue_wait(mut self, wait: Duration) -> Self {
+        self.queue_wait = wait;
+        self
     }
 
     /// The table call that has overrun its deadline the longest and is
@@ -218,13 +256,11 @@ impl Engine {
             QueryContext::parse(context).map_err(|e| CallError::BadContext(e.to_string()))?;
         let catalog = Catalog::embedded().map_err(|e| CallError::Unavailable(e.to_string()))?;
 
-        let slot = self.active.fetch_add(1, Ordering::AcqRel);
-        let guard = ActiveSlot(self.active.clone());
-        if slot >= MAX_CONCURRENT_CALLS {
+        let Some(guard) = self.slots.take(self.queue_wait) else {
             return Err(CallError::Busy {
                 limit: MAX_CONCURRENT_CALLS,
             });
-        }
+        };
         let columns = found.columns();
         let name = found.name().to_string();
         let root = self.root.clone();

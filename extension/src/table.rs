@@ -161,12 +161,25 @@ impl QueryContext {
             };
             let entries = match constraint.list {
                 None | Some(raw::List::Entries(None)) => continue,
+                Some(raw::List::TooLong) => {
+                    dropped.insert(name.to_string());
+                    continue;
+                }
                 Some(raw::List::Entries(Some(entries))) => entries,
                 // Old osquery: the list is itself a JSON-encoded string.
                 Some(raw::List::Encoded(s)) if s.trim().is_empty() => continue,
-                Some(raw::List::Encoded(s)) => raw::entries_of_encoded(&s).ok_or_else(|| {
-                    ContextError(format!("constraint {name}: list {s:?} is not a list"))
-                })?,
+                Some(raw::List::Encoded(s)) => match raw::decode(&s) {
+                    Some(raw::List::Entries(Some(entries))) => entries,
+                    Some(_) => {
+                        dropped.insert(name.to_string());
+                        continue;
+                    }
+                    None => {
+                        return Err(ContextError(format!(
+                            "constraint {name}: list {s:?} is not a list"
+                        )))
+                    }
+                },
             };
             if ctx.constraints.len() + entries.len() > MAX_CONSTRAINT_VALUES {
                 dropped.insert(name.to_string());
@@ -252,6 +265,8 @@ mod raw {
     pub enum List<'a> {
         Entries(Option<Vec<Entry<'a>>>),
         Encoded(String),
+        /// More entries than a context keeps.
+        TooLong,
     }
 
     impl<'de: 'a, 'a> Deserialize<'de> for List<'a> {
@@ -264,10 +279,15 @@ mod raw {
                 }
                 fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                     let mut entries = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
-                    while let Some(entry) = seq.next_element()? {
-                        entries.push(entry);
+                    while entries.len() <= super::MAX_CONSTRAINT_VALUES {
+                        match seq.next_element()? {
+                            Some(entry) => entries.push(entry),
+                            None => return Ok(List::Entries(Some(entries))),
+                        }
                     }
-                    Ok(List::Entries(Some(entries)))
+                    // Too many to use: the rest is read past, not kept.
+                    while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                    Ok(List::TooLong)
                 }
                 fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
                     Ok(List::Encoded(s.to_string()))
@@ -280,10 +300,16 @@ mod raw {
         }
     }
 
-    /// The entries of an old-style list encoded as a JSON string, owned.
-    pub fn entries_of_encoded(text: &str) -> Option<Vec<Entry<'static>>> {
-        let borrowed: Vec<Entry<'_>> = serde_json::from_str(text).ok()?;
-        Some(borrowed.into_iter().map(Entry::into_owned).collect())
+    /// An old-style list encoded as a JSON string, read with the same cap,
+    /// its entries owned. `None` when the text is not a list.
+    pub fn decode(text: &str) -> Option<List<'static>> {
+        match serde_json::from_str::<List<'_>>(text).ok()? {
+            List::Entries(Some(entries)) => Some(List::Entries(Some(
+                entries.into_iter().map(Entry::into_owned).collect(),
+            ))),
+            List::TooLong => Some(List::TooLong),
+            List::Entries(None) | List::Encoded(_) => None,
+        }
     }
 
     #[derive(Deserialize)]

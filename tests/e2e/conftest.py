@@ -41,7 +41,8 @@ def start_ext(core):
 @pytest.fixture
 def registered(core, start_ext):
     """A registered extension with the selftest table; returns (ext, uuid, path)."""
-    ext = start_ext(env={"POSTERN_SELFTEST": "1", "POSTERN_TABLE_DEADLINE_SECS": "2"})
+    ext = start_ext(env={"POSTERN_SELFTEST": "1", "POSTERN_TABLE_DEADLINE_SECS": "2",
+                         "POSTERN_QUEUE_WAIT_SECS": "1"})
     uuid, _ = wait_for(core.registered, what="registration")
     path = "%s.%d" % (core.socket, uuid)
     wait_for(lambda: os.path.exists(path), what="extension socket")

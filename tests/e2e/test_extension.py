@@ -110,20 +110,45 @@ def test_panic_becomes_error_status_and_process_survives(registered):
 
 def test_deadline_bounds_a_call_and_the_cap_refuses_pile_ups(registered):
     ext, _, path = registered
-    sleep = [eq("action", "sleep"), eq("ms", 5000, "BIGINT")]
+    sleep = [eq("action", "sleep"), eq("ms", 8000, "BIGINT")]
     started = time.monotonic()
     resp = generate(path, "postern_selftest", sleep)
     assert resp.status.code == 1 and "did not finish within 2 s" in resp.status.message
     assert time.monotonic() - started < 4.5
     assert ext.proc.poll() is None
     # The abandoned worker still sleeps and holds its slot; a second overrun
-    # takes the other one, so a third call is refused instead of queued.
+    # takes the other one, so a third call waits its queue time (1 s here)
+    # and is then refused with a busy status instead of piling up.
     assert generate(path, "postern_selftest", sleep).status.code == 1
+    started = time.monotonic()
     busy = generate(path, "postern_selftest", [eq("action", "echo")])
-    assert busy.status.code == 1 and "already answering 2 queries" in busy.status.message
+    assert busy.status.code == 1 and "busy: already answering 2 queries" in busy.status.message
+    assert time.monotonic() - started >= 0.9
     # Once the workers finish, calls are served again.
     wait_for(lambda: generate(path, "postern_selftest", [eq("action", "echo")]).status.code == 0,
-             timeout=10, what="slots to free up")
+             timeout=15, what="slots to free up")
+
+
+def test_a_call_waits_for_a_free_slot_instead_of_failing(core, start_ext):
+    """Two long calls hold both slots; a third queues and is answered once one ends."""
+    import threading
+    ext = start_ext(env={"POSTERN_SELFTEST": "1", "POSTERN_QUEUE_WAIT_SECS": "10"})
+    uuid, _ = wait_for(core.registered, what="registration")
+    path = "%s.%d" % (core.socket, uuid)
+    wait_for(lambda: os.path.exists(path), what="extension socket")
+    sleep = [eq("action", "sleep"), eq("ms", 1500, "BIGINT")]
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(generate(path, "postern_selftest", sleep)))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    third = generate(path, "postern_selftest", [eq("action", "echo")])
+    for t in threads:
+        t.join(timeout=10)
+    assert third.status.code == 0, third.status.message
+    assert [r.status.code for r in results] == [0, 0]
+    assert ext.proc.poll() is None
 
 
 def test_sigterm_deregisters_and_removes_socket(core, registered):
