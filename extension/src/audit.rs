@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use crate::engine::{Engine, TableResult};
+use crate::host::walk::SCAN_INCOMPLETE;
 use crate::table::Row;
 
 /// Evidence lines shown per tool in the text summary.
@@ -45,6 +46,9 @@ struct ToolSummary<'a> {
 fn summarise(result: &TableResult) -> Vec<ToolSummary<'_>> {
     let mut by_tool: BTreeMap<&str, ToolSummary<'_>> = BTreeMap::new();
     for row in &result.rows {
+        if cell(result, row, "evidence_type") == SCAN_INCOMPLETE {
+            continue;
+        }
         let id = cell(result, row, "tool_id");
         let entry = by_tool.entry(id).or_insert_with(|| ToolSummary {
             name: cell(result, row, "name"),
@@ -123,17 +127,38 @@ fn controls_text(result: &TableResult) -> String {
 }
 
 /// New software: counts, then the unmanaged items, remote access tools first.
+/// Lines for the rows saying a walk stopped early (`kind` holds the marker).
+fn incomplete_text(result: &TableResult, kind: &str, what: &str) -> String {
+    result
+        .rows
+        .iter()
+        .filter(|r| cell(result, r, kind) == SCAN_INCOMPLETE)
+        .map(|r| {
+            format!(
+                "  [??] incomplete: {}: {}\n",
+                cell(result, r, "path"),
+                cell(result, r, what)
+            )
+        })
+        .collect()
+}
+
 fn new_software_text(result: &TableResult) -> String {
+    let items = result
+        .rows
+        .iter()
+        .filter(|r| cell(result, r, "source") != SCAN_INCOMPLETE)
+        .count();
     let unmanaged: Vec<&Row> = result
         .rows
         .iter()
         .filter(|r| cell(result, r, "managed") == "0")
         .collect();
     let mut s = format!(
-        "New software since enrollment: {} items, {} unmanaged\n",
-        result.rows.len(),
+        "New software since enrollment: {items} items, {} unmanaged\n",
         unmanaged.len()
     );
+    s.push_str(&incomplete_text(result, "source", "name"));
     let mut shown: Vec<&Row> = unmanaged;
     shown.sort_by_key(|r| cell(result, r, "remote_access_tool").is_empty());
     for r in shown.iter().take(20) {
@@ -239,6 +264,7 @@ impl AuditReport {
                 if tools.is_empty() {
                     s.push_str("  none\n");
                 }
+                s.push_str(&incomplete_text(result, "evidence_type", "evidence"));
             } else if table.name == "security_control_health" {
                 s.push_str(&controls_text(result));
             } else if table.name == "new_software_since_enrollment" {

@@ -340,12 +340,27 @@ pub fn record(
         crate::table::Deadline::after(std::time::Duration::from_secs(120)),
     );
     let mut warnings = Vec::new();
-    let items = crate::inventory::collect(&snapshot, crate::table::Deadline::none(), &mut warnings)
-        .iter()
-        .map(crate::inventory::Software::baseline_item)
-        .collect();
+    let mut incomplete = Vec::new();
+    let items = crate::inventory::collect(
+        &snapshot,
+        crate::table::Deadline::none(),
+        &mut warnings,
+        &mut incomplete,
+    )
+    .iter()
+    .map(crate::inventory::Software::baseline_item)
+    .collect();
     for w in warnings.iter().chain(&snapshot.take_warnings()) {
         log::warn!("baseline: {w}");
+    }
+    // What the walk did not reach is not in the baseline, so it shows as new
+    // later: the safe side.
+    for i in &incomplete {
+        log::warn!(
+            "baseline: the walk of {} stopped early: {}",
+            i.area,
+            i.reason
+        );
     }
     let baseline = Baseline::new(now, items);
     let path = store.save(&baseline, force)?;

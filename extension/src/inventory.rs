@@ -21,16 +21,20 @@ use crate::baseline::{hex, Item};
 use crate::host::browsers;
 use crate::host::install_logs::{self, InstallRecord};
 use crate::host::snapshot::Snapshot;
-use crate::host::walk::{executable_format, WalkLimits, Walker};
+use crate::host::walk::{executable_format, Incomplete, WalkLimits, Walker};
 use crate::root::{join, paths, HostRoot};
 use crate::table::Deadline;
 
 /// Executables larger than this are listed without a hash.
 pub const HASH_CAP: u64 = 64 << 20;
 const MAGIC_LEN: u64 = 8;
+/// The walk for portable executables: per area (each start directory) a
+/// million names at most, and 5,000 files whose name makes them worth a
+/// look (each costs a stat and maybe an 8-byte read).
 pub const WALK_LIMITS: WalkLimits = WalkLimits {
     max_depth: 4,
-    max_entries: 100_000,
+    max_entries_per_area: 1_000_000,
+    max_candidates_per_area: 5_000,
 };
 /// File name endings worth opening to look for an executable; other named
 /// files (documents, pictures) are skipped without a read.
@@ -125,11 +129,13 @@ fn worth_opening(name: &str, mode: u32) -> bool {
     }
 }
 
-/// Everything installed on the host.
+/// Everything installed on the host. Areas whose walk for portable
+/// executables stopped early are added to `incomplete`.
 pub fn collect(
     host: &Snapshot<'_>,
     deadline: Deadline,
     warnings: &mut Vec<String>,
+    incomplete: &mut Vec<Incomplete>,
 ) -> Vec<Software> {
     let root = host.root();
     let tz = install_logs::host_time_zone(root, warnings);
@@ -179,7 +185,7 @@ pub fn collect(
         }
         out.push(sw);
     }
-    out.extend(portable(host, deadline, warnings));
+    out.extend(portable(host, deadline, incomplete));
     for ext in browsers::extensions(root, &host.accounts().homes, warnings) {
         out.push(Software {
             source: "browser_extension",
@@ -241,7 +247,11 @@ fn dpkg_list_times(root: &HostRoot) -> HashMap<String, i64> {
 }
 
 /// Executables and AppImages in user-writable places.
-fn portable(host: &Snapshot<'_>, deadline: Deadline, warnings: &mut Vec<String>) -> Vec<Software> {
+fn portable(
+    host: &Snapshot<'_>,
+    deadline: Deadline,
+    incomplete: &mut Vec<Incomplete>,
+) -> Vec<Software> {
     let root = host.root();
     let accounts = host.accounts();
     let mut starts: Vec<String> = paths::WRITABLE_EXEC_DIRS
@@ -263,12 +273,7 @@ fn portable(host: &Snapshot<'_>, deadline: Deadline, warnings: &mut Vec<String>)
             }
         });
     }
-    if walker.truncated {
-        warnings.push(format!(
-            "file walk stopped after {} entries or at the deadline; some portable executables may be missed",
-            WALK_LIMITS.max_entries
-        ));
-    }
+    incomplete.append(&mut walker.incomplete);
     let mut out = Vec::new();
     for f in candidates {
         let Ok(mut file) = root.open(&f.path) else {

@@ -559,6 +559,30 @@ impl HostRoot {
         fs::read_dir(fd_path(&dir)).map_err(io)
     }
 
+    /// Streams the entries of a directory to `visit` (in directory order)
+    /// until it returns false. Entries that cannot be read are skipped.
+    pub fn scan_dir(
+        &self,
+        host_path: &str,
+        visit: &mut dyn FnMut(&Entry) -> bool,
+    ) -> Result<(), HostError> {
+        for entry in self.read_dir(host_path)? {
+            let Ok(entry) = entry else { continue };
+            let Ok(file_type) = entry.file_type() else {
+                continue;
+            };
+            let entry = Entry {
+                name: entry.file_name().to_string_lossy().into_owned(),
+                file_type,
+                entry,
+            };
+            if !visit(&entry) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// The entries of a directory with their types, sorted by name, at most
     /// `cap` of them. Cheaper than [`list_dir`](Self::list_dir) plus a
     /// metadata call per name: types come from the directory itself.

@@ -1,16 +1,32 @@
-//! A bounded directory walk: depth and entry caps, a deadline, and links
-//! never followed (a link is reported as what it is, not walked into).
+//! A bounded directory walk: depth caps, per-area budgets, a deadline, and
+//! links never followed (a link is reported as what it is, not walked into).
+//!
+//! Each start directory is an *area* with budgets of its own, so a flood of
+//! files in `/tmp` cannot spend the budget that the next home directory
+//! needs. Two budgets per area: entries read from directories (cheap: a name
+//! and a type, no metadata) and *candidates*, the files whose name the
+//! caller wants (each costs a metadata call and, later, a read). Directories
+//! are read as a stream, so a directory of half a million names is looked
+//! through name by name instead of being cut at a listing cap. An area that
+//! runs out of a budget or of time is recorded in [`Walker::incomplete`], and
+//! the tables turn that into rows a fleet policy can test.
 
 use std::os::unix::fs::MetadataExt;
 
 use crate::root::{join, HostRoot};
 use crate::table::Deadline;
 
+/// What the tables put in their kind column (`evidence_type`, `source`) for
+/// a row saying that the walk of an area stopped early.
+pub const SCAN_INCOMPLETE: &str = "scan_incomplete";
+
 #[derive(Clone, Copy, Debug)]
 pub struct WalkLimits {
     pub max_depth: usize,
-    /// Entries examined across the whole walk (shared by every start dir).
-    pub max_entries: usize,
+    /// Directory entries read per area (names only).
+    pub max_entries_per_area: usize,
+    /// Files per area whose name the caller wants (each costs a stat).
+    pub max_candidates_per_area: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,13 +38,23 @@ pub struct WalkedFile {
     pub uid: u32,
 }
 
-/// Walk state shared across several start directories.
+/// An area whose walk stopped early, and why.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Incomplete {
+    pub area: String,
+    pub reason: String,
+}
+
+/// Walk state across several areas.
 pub struct Walker<'a> {
     root: &'a HostRoot,
     limits: WalkLimits,
     deadline: Deadline,
-    seen: usize,
-    pub truncated: bool,
+    /// Counters of the area being walked.
+    entries: usize,
+    candidates: usize,
+    stop: Option<String>,
+    pub incomplete: Vec<Incomplete>,
 }
 
 impl<'a> Walker<'a> {
@@ -37,28 +63,40 @@ impl<'a> Walker<'a> {
             root,
             limits,
             deadline,
-            seen: 0,
-            truncated: false,
+            entries: 0,
+            candidates: 0,
+            stop: None,
+            incomplete: Vec::new(),
         }
     }
 
-    /// Calls `visit` for every regular file below `dir` (host path).
+    /// Calls `visit` for every regular file below the area `dir` (host path).
     pub fn walk(&mut self, dir: &str, visit: &mut dyn FnMut(WalkedFile)) {
         self.walk_named(dir, &|_| true, visit);
     }
 
     /// Like [`walk`](Self::walk), for files whose name `wanted` accepts: the
-    /// others cost no metadata call.
+    /// others cost no metadata call and count only as entries.
     pub fn walk_named(
         &mut self,
         dir: &str,
         wanted: &dyn Fn(&str) -> bool,
         visit: &mut dyn FnMut(WalkedFile),
     ) {
+        self.entries = 0;
+        self.candidates = 0;
+        self.stop = None;
         // The start directory itself must be a real directory, not a link.
         match self.root.symlink_metadata(dir) {
             Ok(m) if m.is_dir() => self.walk_dir(dir, 0, wanted, visit),
-            _ => {}
+            _ => return,
+        }
+        if let Some(reason) = self.stop.take() {
+            log::warn!("walk of {dir} stopped early: {reason}");
+            self.incomplete.push(Incomplete {
+                area: dir.to_string(),
+                reason,
+            });
         }
     }
 
@@ -69,42 +107,78 @@ impl<'a> Walker<'a> {
         wanted: &dyn Fn(&str) -> bool,
         visit: &mut dyn FnMut(WalkedFile),
     ) {
-        let remaining = self.limits.max_entries.saturating_sub(self.seen);
-        if remaining == 0 || self.deadline.expired() {
-            self.truncated = true;
+        if self.stop.is_some() {
             return;
         }
-        let entries = match self.root.entries(dir, remaining) {
-            Ok(e) => e,
-            Err(e) => {
-                if e.is_permission_denied() {
-                    log::info!("{e}");
-                }
-                return;
+        if self.deadline.expired() {
+            self.stop = Some("the table's deadline passed".into());
+            return;
+        }
+        let limits = self.limits;
+        let deadline = self.deadline;
+        let mut subdirs = Vec::new();
+        let mut files = Vec::new();
+        let mut entries = self.entries;
+        let mut candidates = self.candidates;
+        let mut stop = None;
+        let listed = self.root.scan_dir(dir, &mut |entry| {
+            entries += 1;
+            if entries > limits.max_entries_per_area {
+                stop = Some(format!(
+                    "more than {} directory entries",
+                    limits.max_entries_per_area
+                ));
+                return false;
             }
-        };
-        for entry in entries {
-            self.seen += 1;
-            if self.seen > self.limits.max_entries {
-                self.truncated = true;
-                return;
+            if entries % 4096 == 0 && deadline.expired() {
+                stop = Some("the table's deadline passed".into());
+                return false;
             }
-            let path = join(dir, &entry.name);
             if entry.file_type.is_dir() {
-                if depth + 1 < self.limits.max_depth {
-                    self.walk_dir(&path, depth + 1, wanted, visit);
+                if depth + 1 < limits.max_depth {
+                    subdirs.push(entry.name.clone());
                 }
             } else if entry.file_type.is_file() && wanted(&entry.name) {
-                let Ok(meta) = entry.metadata() else { continue };
-                visit(WalkedFile {
-                    path,
-                    name: entry.name,
-                    size: meta.len(),
-                    mode: meta.mode(),
-                    uid: meta.uid(),
-                });
+                candidates += 1;
+                if candidates > limits.max_candidates_per_area {
+                    stop = Some(format!(
+                        "more than {} files with names worth checking",
+                        limits.max_candidates_per_area
+                    ));
+                    return false;
+                }
+                if let Ok(meta) = entry.metadata() {
+                    files.push(WalkedFile {
+                        path: join(dir, &entry.name),
+                        name: entry.name.clone(),
+                        size: meta.len(),
+                        mode: meta.mode(),
+                        uid: meta.uid(),
+                    });
+                }
             }
             // Links and special files are neither followed nor reported.
+            true
+        });
+        self.entries = entries;
+        self.candidates = candidates;
+        if let Err(e) = listed {
+            if e.is_permission_denied() {
+                log::info!("{e}");
+            }
+        }
+        // Files found before a stop are still reported; order is by name.
+        files.sort_by(|a, b| a.name.cmp(&b.name));
+        for file in files {
+            visit(file);
+        }
+        if stop.is_some() {
+            self.stop = stop;
+            return;
+        }
+        subdirs.sort();
+        for sub in subdirs {
+            self.walk_dir(&join(dir, &sub), depth + 1, wanted, visit);
         }
     }
 }
@@ -150,7 +224,8 @@ mod tests {
             &root,
             WalkLimits {
                 max_depth: 3,
-                max_entries: 100,
+                max_entries_per_area: 100,
+                max_candidates_per_area: 100,
             },
             Deadline::none(),
         );
@@ -160,13 +235,14 @@ mod tests {
             &root,
             WalkLimits {
                 max_depth: 10,
-                max_entries: 2,
+                max_entries_per_area: 2,
+                max_candidates_per_area: 100,
             },
             Deadline::none(),
         );
         let mut count = 0;
         w.walk("/a", &mut |_| count += 1);
-        assert!(w.truncated);
+        assert_eq!(w.incomplete.len(), 1);
         Ok(())
     }
 }

@@ -16,6 +16,7 @@ use std::os::unix::fs::MetadataExt;
 
 use crate::baseline::{Baseline, BaselineError};
 use crate::catalog::{Catalog, ToolIndex};
+use crate::host::walk::SCAN_INCOMPLETE;
 use crate::inventory::{self, Software};
 use crate::root::{basename, paths, HostRoot};
 use crate::table::{flag, text, Column, ColumnType, GenerateContext, Row, Table, TableOutput};
@@ -25,7 +26,7 @@ pub struct NewSoftwareSinceEnrollment;
 const COLUMNS: &[Column] = &[
     Column::new("name", ColumnType::Text, "Package, bundle id, file or extension name (extensions as name (id))."),
     Column::new("version", ColumnType::Text, "Version when known."),
-    Column::new("source", ColumnType::Text, "deb, rpm, snap, flatpak, portable, browser_extension, app, homebrew, service or autostart."),
+    Column::new("source", ColumnType::Text, "deb, rpm, snap, flatpak, portable, browser_extension, app, homebrew, service or autostart; scan_incomplete for a row saying that the walk of path for portable executables stopped early (name says why)."),
     Column::new("path", ColumnType::Text, "Where it was found: package database, install directory, file, bundle or browser profile."),
     Column::new("install_time", ColumnType::BigInt, "When it arrived, in Unix seconds, from the package logs, database or file times."),
     Column::new("enrollment_time", ColumnType::BigInt, "When the device was enrolled, in Unix seconds."),
@@ -136,7 +137,8 @@ impl Table for NewSoftwareSinceEnrollment {
                 warnings,
             };
         };
-        let software = inventory::collect(ctx.host, ctx.deadline, &mut warnings);
+        let mut incomplete = Vec::new();
+        let software = inventory::collect(ctx.host, ctx.deadline, &mut warnings, &mut incomplete);
         let mut rows: Vec<Row> = Vec::new();
         for sw in software {
             let in_baseline = baseline.as_ref().map(|b| b.contains(sw.source, &sw.name));
@@ -177,6 +179,28 @@ impl Table for NewSoftwareSinceEnrollment {
                 sha256,
                 in_baseline.and_then(flag),
             ]);
+        }
+        // A walk that stopped early is a row, so a fleet policy can tell an
+        // empty answer from an unfinished one.
+        if ctx.query.admits("source", SCAN_INCOMPLETE) {
+            for i in incomplete {
+                rows.push(vec![
+                    text(format!("walk stopped early: {}", i.reason)),
+                    None,
+                    text(SCAN_INCOMPLETE),
+                    text(i.area),
+                    None,
+                    Some(enrolled.to_string()),
+                    text(source.as_str()),
+                    None,
+                    None,
+                    // Not software: managed stays NULL, out of `managed = 0`.
+                    None,
+                    None,
+                    None,
+                    None,
+                ]);
+            }
         }
         TableOutput { rows, warnings }
     }

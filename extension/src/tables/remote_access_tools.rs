@@ -26,15 +26,18 @@ use std::os::unix::fs::PermissionsExt;
 
 use crate::catalog::{Catalog, Category, ToolIndex};
 use crate::host::snapshot::Snapshot;
-use crate::host::walk::{executable_format, WalkLimits, Walker};
+use crate::host::walk::{executable_format, Incomplete, WalkLimits, Walker, SCAN_INCOMPLETE};
 use crate::host::{processes, services, sockets, usb};
 use crate::root::{join, paths, HostRoot};
 use crate::table::{flag, text, Column, ColumnType, GenerateContext, Row, Table, TableOutput};
 
-/// The bounded walk for portable executables.
+/// The bounded walk for portable executables: per area (each start
+/// directory) a million names at most, and 2,000 files named like a tool
+/// (each costs a stat and an 8-byte read).
 pub const WALK_LIMITS: WalkLimits = WalkLimits {
     max_depth: 4,
-    max_entries: 100_000,
+    max_entries_per_area: 1_000_000,
+    max_candidates_per_area: 2_000,
 };
 const MAGIC_LEN: u64 = 8;
 const MAX_FDS_PER_PROCESS: usize = 65_536;
@@ -46,7 +49,7 @@ const COLUMNS: &[Column] = &[
     Column::new("name", ColumnType::Text, "Product name of the tool."),
     Column::new("vendor", ColumnType::Text, "Vendor or project that publishes the tool."),
     Column::new("category", ColumnType::Text, "One of remote_desktop, rmm, vnc_server, rdp_server, tunnel, mesh_vpn, remote_shell, ip_kvm."),
-    Column::new("evidence_type", ColumnType::Text, "Kind of evidence: process, package, app_bundle, service, autostart, remote_desktop_enabled, listening_port, file or usb_device."),
+    Column::new("evidence_type", ColumnType::Text, "Kind of evidence: process, package, app_bundle, service, autostart, remote_desktop_enabled, listening_port, file or usb_device; scan_incomplete for a row (no tool) saying that the walk of path stopped early."),
     Column::new("evidence", ColumnType::Text, "What was found, in a sentence a person can check on the host."),
     Column::new("path", ColumnType::Text, "Path of the executable, package database, bundle, unit or file behind the evidence."),
     Column::new("pid", ColumnType::BigInt, "Process ID for process and listening_port evidence, else empty."),
@@ -82,6 +85,7 @@ struct Scan<'a> {
     host: &'a Snapshot<'a>,
     findings: Vec<Finding>,
     warnings: Vec<String>,
+    incomplete: Vec<Incomplete>,
 }
 
 impl Scan<'_> {
@@ -123,6 +127,7 @@ impl Table for RemoteAccessTools {
             host: ctx.host,
             findings: Vec::new(),
             warnings: Vec::new(),
+            incomplete: Vec::new(),
         };
         let pids = ctx.query.equals_i64("pid");
         let wanted = |kind: &str| {
@@ -155,17 +160,44 @@ impl Table for RemoteAccessTools {
         let Scan {
             mut findings,
             warnings,
+            incomplete,
             ..
         } = scan;
         findings.sort();
         findings.dedup();
-        let rows = findings
+        let mut rows: Vec<Row> = findings
             .into_iter()
             .filter(|f| ctx.query.admits("evidence_type", f.evidence_type))
             .filter_map(|f| to_row(f, ctx))
             .collect();
+        // A walk that stopped early is a row of its own (no tool), so a fleet
+        // policy can tell "nothing found" from "not everything looked at".
+        if ctx.query.admits("evidence_type", SCAN_INCOMPLETE)
+            && ctx.query.equals("tool_id").is_none()
+        {
+            rows.extend(incomplete.into_iter().map(scan_incomplete_row));
+        }
         TableOutput { rows, warnings }
     }
+}
+
+fn scan_incomplete_row(i: Incomplete) -> Row {
+    let mut row: Row = vec![None; COLUMNS.len()];
+    for (column, value) in COLUMNS.iter().zip(row.iter_mut()) {
+        *value = match column.name {
+            "evidence_type" => text(SCAN_INCOMPLETE),
+            "evidence" => text(format!(
+                "the walk of {} for portable tools stopped early ({}): files beyond that point were not checked",
+                i.area, i.reason
+            )),
+            "path" => text(&i.area),
+            // No tool: approved and confidence stay NULL, so queries on
+            // unapproved tools (`approved = 0`) never count this row.
+            "severity" => text("medium"),
+            _ => None,
+        };
+    }
+    row
 }
 
 fn to_row(f: Finding, ctx: &GenerateContext<'_>) -> Option<Row> {
@@ -603,12 +635,7 @@ fn collect_files(scan: &mut Scan<'_>, ctx: &GenerateContext<'_>) {
             hits.push((file, tools, owner.clone()));
         });
     }
-    if walker.truncated {
-        scan.warnings.push(format!(
-            "file walk stopped after {} entries or at the deadline; some portable executables may be missed",
-            WALK_LIMITS.max_entries
-        ));
-    }
+    scan.incomplete.append(&mut walker.incomplete);
     for (file, tools, owner) in hits {
         let magic = root.read_prefix(&file.path, MAGIC_LEN).unwrap_or_default();
         let format = executable_format(&magic);
