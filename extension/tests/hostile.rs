@@ -229,17 +229,20 @@ fn a_flood_in_tmp_spends_only_the_budget_of_tmp() {
 #[test]
 fn absolute_links_out_of_an_image_lead_back_into_it() {
     let image = Image::new();
-    // Software of the auditing machine, outside the image.
+    // Software of the auditing machine, outside the image: a /usr with
+    // AnyDesk in it, and a dpkg database that lists it.
     let outside = tempfile::tempdir().unwrap();
-    fs::create_dir_all(outside.path().join("anydesk")).unwrap();
-    fs::copy("/bin/true", outside.path().join("anydesk/anydesk")).unwrap();
+    fs::create_dir_all(outside.path().join("usr/bin")).unwrap();
+    fs::create_dir_all(outside.path().join("usr/share/anydesk")).unwrap();
+    fs::copy("/bin/true", outside.path().join("usr/bin/anydesk")).unwrap();
     fs::write(
         outside.path().join("status"),
         "Package: anydesk\nStatus: install ok installed\nVersion: 6.3.0\n\n",
     )
     .unwrap();
-    // The image points at it by absolute paths, and at the live /proc.
-    symlink(outside.path(), image.path("/opt")).unwrap();
+    // The image points at it by absolute paths, as `usr -> /usr` in an
+    // image would point at the auditor's own /usr, and at the live /proc.
+    symlink(outside.path().join("usr"), image.path("/usr")).unwrap();
     symlink("/proc", image.path("/proc")).unwrap();
     image.mkdir("/var/lib/dpkg");
     symlink(
@@ -248,7 +251,7 @@ fn absolute_links_out_of_an_image_lead_back_into_it() {
     )
     .unwrap();
     symlink(
-        outside.path().join("anydesk"),
+        outside.path().join("usr/bin"),
         image.path("/home/mallory/Downloads"),
     )
     .unwrap();

@@ -268,3 +268,18 @@ def test_first_run_records_the_baseline_then_new_software_shows(registered, work
     assert row["in_baseline"] == "0" and row["remote_access_tool"] == "anydesk"
     assert row["enrollment_source"] == "baseline"
     assert len(row["sha256"]) == 64
+
+
+def test_a_table_stuck_past_its_deadline_makes_postern_exit_for_a_relaunch(core, start_ext):
+    """The worst case (a worker that never returns) recovers on its own:
+    past the stuck grace, postern exits non-zero so osquery relaunches it."""
+    ext = start_ext(env={"POSTERN_SELFTEST": "1", "POSTERN_TABLE_DEADLINE_SECS": "1",
+                         "POSTERN_STUCK_GRACE_SECS": "2"})
+    uuid, _ = wait_for(core.registered, what="registration")
+    path = "%s.%d" % (core.socket, uuid)
+    wait_for(lambda: os.path.exists(path), what="extension socket")
+    resp = generate(path, "postern_selftest", [eq("action", "sleep"), eq("ms", 600000, "BIGINT")])
+    assert resp.status.code == 1 and "did not finish within 1 s" in resp.status.message
+    code, err = ext.wait(timeout=20)
+    assert code != 0
+    assert "exiting so that osquery relaunches postern" in err, err
