@@ -451,6 +451,15 @@ pub fn policies() -> Vec<Policy> {
             run_script: None,
         },
         Policy {
+            name: "postern: file scans complete",
+            query: "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM remote_access_tools WHERE evidence_type = 'scan_incomplete') AND NOT EXISTS (SELECT 1 FROM new_software_since_enrollment WHERE source = 'scan_incomplete');",
+            description: "postern's walks for portable tools and executables reached every file: no place was flooded past its budget or cut off by the deadline.",
+            resolution: "Query remote_access_tools WHERE evidence_type = 'scan_incomplete' on the host: path is the place and evidence says why. A directory flooded with files is a way to hide a tool; look at what is there and who made it.",
+            platform: "linux,darwin",
+            critical: false,
+            run_script: None,
+        },
+        Policy {
             name: "postern: enrollment baseline intact",
             query: "SELECT 1 FROM security_control_health WHERE control = 'postern_baseline' AND status = 'pass';",
             description: "postern's enrollment baseline exists and its digest matches.",
