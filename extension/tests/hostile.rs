@@ -136,6 +136,8 @@ fn fifos_wherever_a_user_writes_block_no_table() {
         ".config/google-chrome/Default/Preferences",
         ".config/google-chrome/Default/Secure Preferences",
         ".mozilla/firefox/abcd.default/extensions.json",
+        ".config/google-chrome/Default/Extensions/abcdefghijklmnopabcdefghijklmnop/1.0/manifest.json",
+        ".local/share/flatpak/app/com.evil.App/current/active/metadata",
         "Downloads/anydesk",
         ".local/bin/rustdesk",
     ] {
@@ -169,7 +171,13 @@ fn fifos_at_an_images_passwd_and_package_database_block_no_table() {
     image.fifo("/etc/passwd");
     image.fifo("/var/lib/dpkg/status");
     image.fifo("/var/log/dpkg.log");
+    image.fifo("/var/log/apt/history.log");
+    image.fifo("/var/lib/rpm/rpmdb.sqlite");
+    image.fifo("/etc/localtime");
     image.fifo("/etc/ssh/sshd_config");
+    image.fifo("/etc/postern/policy.json.tmp");
+    image.fifo("/proc/1/cmdline");
+    image.fifo("/proc/self/mountinfo");
     let engine = image.engine();
     for table in TABLES {
         let result = run(&engine, table);
