@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from harness import REPO, wait_for
+from harness import REPO, CoreState, wait_for
 
 BUILD = os.path.join(REPO, "tests", "osquery_peer", "build.sh")
 
@@ -45,7 +45,7 @@ def run_peer(args, timeout):
     return result
 
 
-class CppCore:
+class CppCore(CoreState):
     """A running C++ osquery peer serving the extension manager in workdir."""
 
     def __init__(self, workdir, interval=1.0, preregister=None, ping_timeout=10.0,
@@ -71,22 +71,6 @@ class CppCore:
     def log(self):
         with open(self.log_path) as f:
             return f.read()
-
-    def state(self):
-        try:
-            with open(self.state_path) as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            return {"extensions": {}, "events": []}
-
-    def registered(self, name="postern"):
-        for uuid, ext in self.state()["extensions"].items():
-            if ext["info"]["name"] == name:
-                return int(uuid), ext
-        return None
-
-    def events(self, kind):
-        return [e for e in self.state()["events"] if e["event"] == kind]
 
     def forget_all(self):
         self.proc.send_signal(signal.SIGUSR1)

@@ -34,20 +34,20 @@ def wait_for(predicate, timeout=10.0, what="condition"):
     raise AssertionError("timed out waiting for " + what)
 
 
-class Core:
-    """A running fake osquery core."""
+def cargo_version():
+    """postern's version, as extension/Cargo.toml states it."""
+    with open(os.path.join(REPO, "extension", "Cargo.toml")) as f:
+        for line in f:
+            if line.startswith("version"):
+                return line.split('"')[1]
+    raise AssertionError("no version in Cargo.toml")
 
-    def __init__(self, workdir, interval=1.0, preregister=None):
-        self.socket = os.path.join(workdir, "osquery.em")
-        self.state_path = os.path.join(workdir, "core-state.json")
-        args = [sys.executable, os.path.join(HERE, "fake_osquery.py"), "--socket", self.socket,
-                "--state", self.state_path, "--interval", str(interval)]
-        if preregister:
-            args += ["--preregister", preregister]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        assert line.strip() == "ready", "fake osquery did not start: " + self.proc.stderr.read()
-        wait_for(lambda: os.path.exists(self.socket), what="manager socket")
+
+class CoreState:
+    """What a stand-in core writes to its state file (`state_path`): the
+    registrations and the events, shared by both stand-ins."""
+
+    state_path = None
 
     def state(self):
         try:
@@ -61,6 +61,25 @@ class Core:
             if ext["info"]["name"] == name:
                 return int(uuid), ext
         return None
+
+    def events(self, kind):
+        return [e for e in self.state()["events"] if e["event"] == kind]
+
+
+class Core(CoreState):
+    """A running fake osquery core."""
+
+    def __init__(self, workdir, interval=1.0, preregister=None):
+        self.socket = os.path.join(workdir, "osquery.em")
+        self.state_path = os.path.join(workdir, "core-state.json")
+        args = [sys.executable, os.path.join(HERE, "fake_osquery.py"), "--socket", self.socket,
+                "--state", self.state_path, "--interval", str(interval)]
+        if preregister:
+            args += ["--preregister", preregister]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        assert line.strip() == "ready", "fake osquery did not start: " + self.proc.stderr.read()
+        wait_for(lambda: os.path.exists(self.socket), what="manager socket")
 
     def forget_all(self):
         self.proc.send_signal(signal.SIGUSR1)

@@ -10,15 +10,7 @@ import time
 
 import pytest
 
-from harness import REPO, Core, Ext, call, client, eq, generate, postern_bin, wait_for
-
-
-def cargo_version():
-    with open(os.path.join(REPO, "extension", "Cargo.toml")) as f:
-        for line in f:
-            if line.startswith("version"):
-                return line.split('"')[1]
-    raise AssertionError("no version in Cargo.toml")
+from harness import Core, Ext, call, cargo_version, client, eq, generate, postern_bin, wait_for
 
 
 def schema():

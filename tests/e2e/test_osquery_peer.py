@@ -11,17 +11,9 @@ import time
 import pytest
 
 from cpp_core import CppCore
-from harness import REPO, Ext, eq, wait_for
+from harness import Ext, cargo_version, eq, wait_for
 
 SELFTEST_ENV = {"POSTERN_SELFTEST": "1", "POSTERN_TABLE_DEADLINE_SECS": "2"}
-
-
-def cargo_version():
-    with open(os.path.join(REPO, "extension", "Cargo.toml")) as f:
-        for line in f:
-            if line.startswith("version"):
-                return line.split('"')[1]
-    raise AssertionError("no version in Cargo.toml")
 
 
 def numeric_version(text):
