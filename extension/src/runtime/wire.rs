@@ -835,8 +835,9 @@ pub fn serve_connection(
                 return Err(e);
             }
         };
-        // The request is in memory; its bytes no longer count as in flight.
-        i.begin_message();
+        // The request's bytes stay charged until it has been answered (the
+        // next `begin_message`, or the end of the connection), so requests
+        // waiting for a table slot count against the in-flight cap too.
         let reply = TMessageIdentifier::new(&message.name, TMessageType::Reply, sequence);
         match request {
             Request::Ping => {
