@@ -393,8 +393,16 @@ fn context_from(constraints: &[String]) -> Result<String, String> {
 }
 
 fn run(command: Command) -> Result<ExitCode, String> {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    // Buffered: a pretty-printed table is thousands of lines, and a locked
+    // stdout alone writes each one with its own system call.
+    let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
+    let code = run_with(command, &mut out)?;
+    out.flush()
+        .map_err(|e| format!("cannot write output: {e}"))?;
+    Ok(code)
+}
+
+fn run_with(command: Command, mut out: &mut dyn Write) -> Result<ExitCode, String> {
     let io = |e: std::io::Error| format!("cannot write output: {e}");
     match command {
         Command::Query {
