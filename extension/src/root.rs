@@ -186,6 +186,9 @@ pub struct HostRoot {
     /// resolved from it by the kernel as if chrooted (`openat2` with
     /// `RESOLVE_IN_ROOT`). `None` for the live machine.
     dir: Option<Arc<OwnedFd>>,
+    /// False to resolve image paths in user space even where the kernel
+    /// has `openat2` (the tests check both resolvers with the same cases).
+    kernel_resolves: bool,
 }
 
 /// Flags for reading a file the user may have put a FIFO, socket or device
@@ -204,7 +207,7 @@ fn not_regular(fd: &OwnedFd) -> io::Result<Option<&'static str>> {
         FileType::Fifo => Some("a FIFO"),
         FileType::Socket => Some("a socket"),
         FileType::CharacterDevice | FileType::BlockDevice => Some("a device"),
-        _ => Some("not a regular file"),
+        _ => Some("a special file"),
     })
 }
 
@@ -271,6 +274,7 @@ impl HostRoot {
             canonical_base,
             owner,
             dir,
+            kernel_resolves: true,
         })
     }
 
@@ -281,7 +285,16 @@ impl HostRoot {
             canonical_base: PathBuf::from("/"),
             owner: 0,
             dir: None,
+            kernel_resolves: true,
         }
+    }
+
+    /// The same tree with image lookups resolved in user space, as on a
+    /// kernel without `openat2`.
+    #[cfg(test)]
+    fn user_space_resolver(mut self) -> Self {
+        self.kernel_resolves = false;
+        self
     }
 
     /// True when the tree is a macOS system (live, or a mounted image on any
@@ -377,7 +390,7 @@ impl HostRoot {
             )?);
         };
         #[cfg(any(target_os = "linux", target_os = "android"))]
-        if OPENAT2_WORKS.load(Ordering::Relaxed) {
+        if self.kernel_resolves && OPENAT2_WORKS.load(Ordering::Relaxed) {
             let relative = host_path.trim_start_matches('/');
             let relative = if relative.is_empty() { "." } else { relative };
             match rustix::fs::openat2(
@@ -394,21 +407,22 @@ impl HostRoot {
                 other => return Ok(other?),
             }
         }
-        // Fallback: resolve every component but the last inside the root,
-        // then open the last one relative to that, with the same flags.
-        let (parent, name) = match host_path.trim_end_matches('/').rsplit_once('/') {
-            Some((parent, name)) if !name.is_empty() => (parent, name),
-            _ => ("/", "."),
-        };
-        let real_parent = resolve_in(&self.canonical_base, parent)?;
-        if follow && name != "." && name != ".." {
-            let real = resolve_in(&self.canonical_base, &join(parent, name))?;
+        // Fallback: resolve the path inside the root in user space (every
+        // component when following, all but the last otherwise), then open
+        // the result without following anything further.
+        if follow {
+            let real = resolve_in(&self.canonical_base, host_path)?;
             return Ok(rustix::fs::open(
                 real,
                 flags | OFlags::NOFOLLOW,
                 Mode::empty(),
             )?);
         }
+        let (parent, name) = match host_path.trim_end_matches('/').rsplit_once('/') {
+            Some((parent, name)) if !name.is_empty() => (parent, name),
+            _ => ("/", "."),
+        };
+        let real_parent = resolve_in(&self.canonical_base, parent)?;
         Ok(rustix::fs::open(
             real_parent.join(name),
             flags,
@@ -743,6 +757,7 @@ mod tests {
             canonical_base: PathBuf::from("/fixture"),
             owner: 0,
             dir: None,
+            kernel_resolves: true,
         };
         assert_eq!(
             root.path("/etc/passwd"),
@@ -863,7 +878,16 @@ mod containment_tests {
         symlink("/", image.path().join("up"))?;
         fs::create_dir(image.path().join("real"))?;
         fs::write(image.path().join("real/inside"), "inside")?;
-        let root = HostRoot::new(image.path())?;
+        for root in [
+            HostRoot::new(image.path())?,
+            HostRoot::new(image.path())?.user_space_resolver(),
+        ] {
+            check_contained(&root, outside.path())?;
+        }
+        Ok(())
+    }
+
+    fn check_contained(root: &HostRoot, outside: &Path) -> Result<(), Box<dyn std::error::Error>> {
         let secret = "/data/secret";
         assert!(!root.exists(secret));
         assert!(root.metadata(secret).is_err());
@@ -876,10 +900,7 @@ mod containment_tests {
         // `/up` is the image's own `/`.
         assert_eq!(root.read_capped("/up/real/inside", 100)?, b"inside");
         assert_eq!(root.list_dir("/up/real", 10)?, ["inside"]);
-        assert_eq!(
-            root.read_link("/data")?,
-            outside.path().display().to_string()
-        );
+        assert_eq!(root.read_link("/data")?, outside.display().to_string());
         // /proc/self inside an image is the image's, not this process's.
         assert!(!root.exists("/proc/self/status"));
         Ok(())
