@@ -101,12 +101,21 @@ def hostile(shared_workdir):
         "POSTERN_TABLE_DEADLINE_SECS": str(DEADLINE_SECS),
     })
     log = open(os.path.join(shared_workdir, "postern.log"), "w")
+    # The binary may live under /tmp (a clone there), which the namespace
+    # covers: run a copy from the shared directory.
+    binary = os.path.join(shared_workdir, "postern")
+    shutil.copy(postern_bin(), binary)
     proc = subprocess.Popen(
         ["unshare", "--mount", "--propagation", "private", "sh", setup_script(shared_workdir),
-         postern_bin(), "--socket", core.socket, "--timeout", "30", "--interval", "1"],
+         binary, "--socket", core.socket, "--timeout", "30", "--interval", "1"],
         stdout=log, stderr=log, env=env)
     try:
-        uuid, _ = wait_for(core.registered, timeout=60, what="registration from the namespace")
+        try:
+            uuid, _ = wait_for(core.registered, timeout=60, what="registration from the namespace")
+        except AssertionError:
+            log.flush()
+            with open(log.name) as f:
+                raise AssertionError("postern did not register; its output:\n" + f.read()[-4000:])
         yield core, uuid, proc
     finally:
         if proc.poll() is None:
