@@ -40,6 +40,8 @@ struct ToolSummary<'a> {
     category: &'a str,
     severity: &'a str,
     approved: bool,
+    /// Every piece of evidence is a default port alone (low confidence).
+    hint_only: bool,
     evidence: Vec<(&'a str, &'a str)>,
 }
 
@@ -56,8 +58,10 @@ fn summarise(result: &TableResult) -> Vec<ToolSummary<'_>> {
             category: cell(result, row, "category"),
             severity: cell(result, row, "severity"),
             approved: cell(result, row, "approved") == "1",
+            hint_only: true,
             evidence: Vec::new(),
         });
+        entry.hint_only &= cell(result, row, "confidence") == "low";
         entry.evidence.push((
             cell(result, row, "evidence_type"),
             cell(result, row, "evidence"),
@@ -72,7 +76,12 @@ fn summarise(result: &TableResult) -> Vec<ToolSummary<'_>> {
         _ => 3,
     };
     tools.sort_by(|a, b| {
-        (a.approved, rank(a.severity), a.name).cmp(&(b.approved, rank(b.severity), b.name))
+        (a.approved, a.hint_only, rank(a.severity), a.name).cmp(&(
+            b.approved,
+            b.hint_only,
+            rank(b.severity),
+            b.name,
+        ))
     });
     tools
 }
@@ -214,7 +223,12 @@ impl AuditReport {
             .iter()
             .filter(|t| t.name == "remote_access_tools")
             .filter_map(|t| t.result.as_ref().ok())
-            .map(|r| summarise(r).iter().filter(|s| !s.approved).count())
+            .map(|r| {
+                summarise(r)
+                    .iter()
+                    .filter(|s| !s.approved && !s.hint_only)
+                    .count()
+            })
             .sum()
     }
 
@@ -231,25 +245,39 @@ impl AuditReport {
             };
             if table.name == "remote_access_tools" {
                 let tools = summarise(result);
-                let unapproved = tools.iter().filter(|t| !t.approved).count();
+                let hints = tools.iter().filter(|t| t.hint_only && !t.approved).count();
+                let unapproved = tools.iter().filter(|t| !t.approved && !t.hint_only).count();
                 s.push_str(&format!(
-                    "Remote access tools: {} found, {unapproved} unapproved\n",
-                    tools.len()
+                    "Remote access tools: {} found, {unapproved} unapproved{}\n",
+                    tools.len() - hints,
+                    match hints {
+                        0 => String::new(),
+                        1 => ", and 1 hint from an open port".to_string(),
+                        n => format!(", and {n} hints from open ports"),
+                    }
                 ));
                 for tool in &tools {
-                    let verdict = if tool.approved {
-                        "approved"
+                    if tool.hint_only && !tool.approved {
+                        // A default port alone: worth a look, not a verdict.
+                        s.push_str(&format!(
+                            "  [? ] {} ({}) {}: hint only, a port it uses by default is open\n",
+                            tool.name, tool.id, tool.category
+                        ));
                     } else {
-                        "NOT APPROVED"
-                    };
-                    s.push_str(&format!(
-                        "  [{}] {} ({}) {}, severity {}: {verdict}\n",
-                        if tool.approved { "ok" } else { "!!" },
-                        tool.name,
-                        tool.id,
-                        tool.category,
-                        tool.severity
-                    ));
+                        let verdict = if tool.approved {
+                            "approved"
+                        } else {
+                            "NOT APPROVED"
+                        };
+                        s.push_str(&format!(
+                            "  [{}] {} ({}) {}, severity {}: {verdict}\n",
+                            if tool.approved { "ok" } else { "!!" },
+                            tool.name,
+                            tool.id,
+                            tool.category,
+                            tool.severity
+                        ));
+                    }
                     for (kind, evidence) in tool.evidence.iter().take(EVIDENCE_SHOWN) {
                         s.push_str(&format!("       {kind}: {evidence}\n"));
                     }

@@ -172,6 +172,9 @@ pub struct Catalog {
     /// Linux and macOS executable names (exact) and Windows image names
     /// (lowercased, without `.exe`).
     by_process: HashMap<String, Vec<ToolIndex>>,
+    /// Every executable name in its [`normal_name`] form, for renamed
+    /// copies (`AnyDesk`, `anydesk.bin`, `anydesk-6.3`, `memfd:anydesk`).
+    by_normal_name: HashMap<String, Vec<ToolIndex>>,
     by_package: HashMap<String, Vec<ToolIndex>>,
     by_bundle_id: HashMap<String, Vec<ToolIndex>>,
     /// systemd units, launchd labels and XDG autostart file names.
@@ -206,6 +209,74 @@ fn push_index<K: std::hash::Hash + Eq>(
     let entry = map.entry(key).or_default();
     if !entry.contains(&idx) {
         entry.push(idx);
+    }
+}
+
+/// Endings a renamed or downloaded executable carries that say nothing of
+/// what it is.
+const EXECUTABLE_SUFFIXES: &[&str] = &[".appimage", ".bin", ".run", ".exe", ".app"];
+/// Architecture and platform words in file names (`rustdesk-1.2.3-x86_64`).
+const PLATFORM_WORDS: &[&str] = &[
+    "x86_64",
+    "x86-64",
+    "amd64",
+    "x64",
+    "i386",
+    "i686",
+    "x86",
+    "arm64",
+    "aarch64",
+    "armhf",
+    "armv7",
+    "armv7l",
+    "linux",
+    "macos",
+    "darwin",
+    "osx",
+    "universal",
+    "static",
+    "portable",
+];
+
+/// The name an executable or download would have without its disguises:
+/// lower case; no `memfd:` prefix or ` (deleted)` suffix (what
+/// `/proc/PID/exe` shows for a program run from memory or deleted); no
+/// executable endings; no trailing version (`-6.3`, `_1.2.3`, `-v2`) or
+/// architecture words. A name made only of such parts is left whole.
+/// Pure.
+pub fn normal_name(name: &str) -> String {
+    let mut n = name.trim().to_lowercase();
+    if let Some(rest) = n.strip_suffix(" (deleted)") {
+        n = rest.to_string();
+    }
+    if let Some(rest) = n.strip_prefix("memfd:") {
+        n = rest.to_string();
+    }
+    loop {
+        let before = n.len();
+        if let Some(rest) = EXECUTABLE_SUFFIXES
+            .iter()
+            .find_map(|s| n.strip_suffix(s))
+            .filter(|rest| !rest.is_empty())
+        {
+            n = rest.to_string();
+        }
+        // Only after a name that starts like a word: "1.2.3" stays whole.
+        let named = n.starts_with(|c: char| c.is_alphabetic());
+        if let Some(cut) = n.rfind(['-', '_', '.', ' ']).filter(|i| *i > 0 && named) {
+            let (stem, tail) = n.split_at(cut);
+            let word = tail.get(1..).unwrap_or("");
+            let versionish = word
+                .strip_prefix('v')
+                .unwrap_or(word)
+                .starts_with(|c: char| c.is_ascii_digit());
+            if versionish || PLATFORM_WORDS.contains(&word) {
+                n = stem.to_string();
+            }
+        }
+        if n.len() == before {
+            return n;
+        }
     }
 }
 
@@ -254,6 +325,18 @@ impl Catalog {
             }
             for name in &tool.windows.process_names {
                 push_index(&mut catalog.by_process, windows_key(name), idx);
+            }
+            for name in tool
+                .linux
+                .process_names
+                .iter()
+                .chain(&tool.macos.process_names)
+                .chain(&tool.windows.process_names)
+            {
+                let normal = normal_name(name);
+                if !GENERIC_NAMES.contains(&normal.as_str()) {
+                    push_index(&mut catalog.by_normal_name, normal, idx);
+                }
             }
             for pkg in &tool.linux.packages {
                 push_index(&mut catalog.by_package, pkg.clone(), idx);
@@ -325,6 +408,17 @@ impl Catalog {
         &[]
     }
 
+    /// Tools whose executable is called `name` once both are in their
+    /// [`normal_name`] form: case, version and architecture suffixes,
+    /// `.bin`/`.AppImage`/`.run`/`.exe` and `memfd:`/` (deleted)` aside.
+    /// Weaker than [`by_process_name`](Self::by_process_name), which it
+    /// does not repeat: callers try that first.
+    pub fn by_normal_name(&self, name: &str) -> &[ToolIndex] {
+        self.by_normal_name
+            .get(&normal_name(name))
+            .map_or(&[], Vec::as_slice)
+    }
+
     pub fn by_package(&self, name: &str) -> &[ToolIndex] {
         self.by_package.get(name).map_or(&[], Vec::as_slice)
     }
@@ -353,6 +447,9 @@ impl Catalog {
     /// (case-insensitive), or whose executable has that exact name.
     pub fn by_file_name(&self, file_name: &str) -> Vec<ToolIndex> {
         let mut hits: Vec<ToolIndex> = self.by_process_name(file_name).to_vec();
+        if hits.is_empty() {
+            hits.extend(self.by_normal_name(file_name));
+        }
         let lower = file_name.to_ascii_lowercase();
         for (pattern, idx) in &self.file_patterns {
             if !hits.contains(idx) && pattern.matches(&lower) {
@@ -530,6 +627,47 @@ fn validate_tool(tool: &Tool, problems: &mut Vec<String>) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn names_without_their_disguises() {
+        for (name, normal) in [
+            ("anydesk", "anydesk"),
+            ("AnyDesk", "anydesk"),
+            ("anydesk.bin", "anydesk"),
+            ("anydesk-6.3", "anydesk"),
+            ("anydesk-6.3.0-1", "anydesk"),
+            ("rustdesk.AppImage", "rustdesk"),
+            ("rustdesk-1.2.3-x86_64.AppImage", "rustdesk"),
+            ("RustDesk_v1.2_amd64.run", "rustdesk"),
+            ("memfd:anydesk (deleted)", "anydesk"),
+            ("TeamViewer.exe", "teamviewer"),
+            ("chrome-remote-desktop-host", "chrome-remote-desktop-host"),
+            ("x11vnc", "x11vnc"),
+            // A name made only of a version is left whole.
+            ("1.2.3", "1.2.3"),
+            ("v2", "v2"),
+        ] {
+            assert_eq!(normal_name(name), normal, "{name}");
+        }
+    }
+
+    #[test]
+    fn renamed_copies_are_found_by_their_normal_name() {
+        let catalog = test_catalog();
+        let anydesk = catalog.by_process_name("anydesk").to_vec();
+        assert!(!anydesk.is_empty());
+        for renamed in ["AnyDesk", "anydesk.bin", "anydesk-6.3", "memfd:anydesk"] {
+            assert!(catalog.by_process_name(renamed).is_empty() || renamed == "AnyDesk");
+            assert_eq!(
+                catalog.by_normal_name(renamed),
+                anydesk.as_slice(),
+                "{renamed}"
+            );
+        }
+        // Generic words never identify a tool, however they are dressed.
+        assert!(catalog.by_normal_name("Agent-2.0").is_empty());
+        assert!(catalog.by_normal_name("update.bin").is_empty());
+    }
     use std::collections::BTreeSet;
 
     /// A small catalog for unit and scenario tests, independent of the

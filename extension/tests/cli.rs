@@ -169,6 +169,18 @@ fn audit_summarises_a_host() {
         "{text}"
     );
     assert!(text.contains("[ok] Tailscale (tailscale)"), "{text}");
+    // A default port alone (5900, held by an unknown program) is a hint, not
+    // a verdict, and is not counted as an unapproved tool.
+    assert!(
+        text.contains(
+            "[? ] Unidentified VNC server (vnc_server_unidentified) vnc_server: hint only"
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Unidentified VNC server (vnc_server_unidentified) vnc_server, severity")
+    );
+    assert!(text.contains("and 1 hint from an open port"), "{text}");
     let out = postern(&[
         "audit",
         "--root",

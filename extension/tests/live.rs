@@ -201,3 +201,41 @@ fn argv0_names_a_process_whose_executable_does_not() {
         .unwrap()
         .starts_with("process rustdesk"));
 }
+
+#[test]
+fn a_copy_renamed_in_case_version_and_suffix_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("AnyDesk-6.3.0.bin");
+    std::fs::copy("/bin/sleep", &fake).unwrap();
+    let child = Killed(spawn_copied(Command::new(&fake).arg("30")));
+    let process = process_rows(child.0.id());
+    assert_eq!(process.len(), 1, "{process:?}");
+    assert_eq!(process[0]["tool_id"], "anydesk");
+    assert_eq!(process[0]["confidence"], "medium");
+    assert!(process[0]["evidence"]
+        .as_str()
+        .unwrap()
+        .contains("named AnyDesk-6.3.0.bin"));
+}
+
+#[test]
+fn a_tool_run_from_memory_under_a_kernel_threads_name_is_found() {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    // A memfd called like the tool, holding a program, run with argv[0]
+    // "kthreadd": no file on disk, a harmless name in ps.
+    let fd = rustix::fs::memfd_create("anydesk", rustix::fs::MemfdFlags::empty()).unwrap();
+    let mut memfd = std::fs::File::from(fd);
+    memfd
+        .write_all(&std::fs::read("/bin/sleep").unwrap())
+        .unwrap();
+    let path = format!("/proc/self/fd/{}", memfd.as_raw_fd());
+    let child = Killed(spawn_copied(Command::new(&path).arg0("kthreadd").arg("30")));
+    drop(memfd);
+    let process = process_rows(child.0.id());
+    assert_eq!(process.len(), 1, "{process:?}");
+    assert_eq!(process[0]["tool_id"], "anydesk");
+    let evidence = process[0]["evidence"].as_str().unwrap();
+    assert!(evidence.contains("run from memory"), "{evidence}");
+}

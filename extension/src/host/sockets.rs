@@ -16,6 +16,20 @@ pub struct Listener {
     pub uid: u32,
 }
 
+impl Listener {
+    /// True when only this machine can connect (127.0.0.0/8, ::1, or an
+    /// IPv4-mapped loopback address).
+    pub fn is_loopback(&self) -> bool {
+        match self.address.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V4(v4)) => v4.is_loopback(),
+            Ok(std::net::IpAddr::V6(v6)) => {
+                v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            }
+            Err(_) => false,
+        }
+    }
+}
+
 fn parse_addr(hex: &str) -> Option<(String, u32)> {
     let (ip, port) = hex.split_once(':')?;
     let port = u32::from_str_radix(port, 16).ok()?;
@@ -82,6 +96,23 @@ pub fn listeners(root: &HostRoot) -> Vec<Listener> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_listeners() {
+        let at = |address: &str| Listener {
+            protocol: "tcp",
+            address: address.to_string(),
+            port: 7070,
+            inode: 1,
+            uid: 0,
+        };
+        for address in ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"] {
+            assert!(at(address).is_loopback(), "{address}");
+        }
+        for address in ["0.0.0.0", "::", "192.168.1.5", "not an address"] {
+            assert!(!at(address).is_loopback(), "{address}");
+        }
+    }
 
     #[test]
     fn parses_tcp_and_tcp6() {

@@ -60,7 +60,7 @@ const COLUMNS: &[Column] = &[
     Column::new("uid", ColumnType::BigInt, "User ID that runs or owns the evidence, when known."),
     Column::new("approved", ColumnType::Integer, "1 if the policy approves this tool, else 0."),
     Column::new("severity", ColumnType::Text, "high, medium or low from the catalog for unapproved tools; info for approved ones."),
-    Column::new("confidence", ColumnType::Text, "high when the evidence names the tool, medium for USB identities and files matched by name pattern, low for a default port alone."),
+    Column::new("confidence", ColumnType::Text, "high when the evidence names the tool, medium for USB identities, files matched by name pattern and names matched only without case, version or suffix, low for a default port alone."),
 ];
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -273,6 +273,29 @@ fn collect_processes(
                 }
             }
         }
+        // Still nothing: the names without their disguises (case, version
+        // and architecture suffixes, `.bin`, `memfd:`). Weaker evidence.
+        let mut normalised = false;
+        if tools.is_empty() {
+            let argv = if process.argv.is_empty() {
+                processes::read_argv(scan.root, process.pid)
+            } else {
+                process.argv.clone()
+            };
+            let names = process
+                .names()
+                .into_iter()
+                .chain(processes::argv_names(process.exe.as_deref(), &argv));
+            for name in names {
+                let hits = scan.catalog.by_normal_name(name);
+                if !hits.is_empty() {
+                    tools.extend(hits);
+                    via = name.to_string();
+                    normalised = true;
+                    break;
+                }
+            }
+        }
         if tools.is_empty() {
             continue;
         }
@@ -290,8 +313,19 @@ fn collect_processes(
             process.pid,
             path.as_deref().unwrap_or("an unknown executable")
         );
-        if process.exe_deleted {
+        if process
+            .exe
+            .as_deref()
+            .is_some_and(|e| e.starts_with("/memfd:"))
+        {
+            evidence.push_str(" (run from memory: a memfd, no file on disk)");
+        } else if process.exe_deleted {
             evidence.push_str(" (executable deleted from disk)");
+        }
+        if normalised {
+            evidence.push_str(&format!(
+                " (named {via}: a tool's name with its case, version or suffix changed)"
+            ));
         }
         if let Some(u) = &user {
             evidence.push_str(&format!(" as {u}"));
@@ -305,7 +339,7 @@ fn collect_processes(
                 evidence,
                 user,
                 uid,
-                confidence: "high",
+                confidence: if normalised { "medium" } else { "high" },
                 ..Finding::default()
             },
         );
@@ -348,7 +382,10 @@ fn collect_listeners(scan: &mut Scan<'_>, matched: &BTreeMap<i64, Vec<ToolIndex>
         let by_port = scan.catalog.by_port(l.port, l.protocol);
         let (tools, confidence): (Vec<ToolIndex>, &str) = if !by_process.is_empty() {
             (by_process.to_vec(), "high")
-        } else if !by_port.is_empty() && !pinned {
+        } else if !by_port.is_empty() && !pinned && !l.is_loopback() {
+            // A port alone is a hint, and only where other machines can
+            // connect: a loopback listener on 7070 or 4040 is a developer's
+            // server far more often than a remote access tool.
             (port_suspects(scan.catalog, by_port), "low")
         } else {
             continue;
@@ -631,6 +668,10 @@ fn collect_files(scan: &mut Scan<'_>, ctx: &GenerateContext<'_>) {
         // Names are matched before any metadata is read.
         let wanted = |name: &str| !catalog.by_file_name(name).is_empty();
         walker.walk_named(dir, &wanted, &mut |file| {
+            // Executables inside app bundles are reported with the bundle.
+            if file.path.contains(".app/") {
+                return;
+            }
             let tools = catalog.by_file_name(&file.name);
             hits.push((file, tools, owner.clone()));
         });
