@@ -48,7 +48,8 @@ struct ToolSummary<'a> {
 fn summarise(result: &TableResult) -> Vec<ToolSummary<'_>> {
     let mut by_tool: BTreeMap<&str, ToolSummary<'_>> = BTreeMap::new();
     for row in &result.rows {
-        if cell(result, row, "evidence_type") == SCAN_INCOMPLETE {
+        // Rows about the host rather than a tool are listed on their own.
+        if cell(result, row, "tool_id").is_empty() {
             continue;
         }
         let id = cell(result, row, "tool_id");
@@ -292,7 +293,17 @@ impl AuditReport {
                 if tools.is_empty() {
                     s.push_str("  none\n");
                 }
-                s.push_str(&incomplete_text(result, "evidence_type", "evidence"));
+                for r in result
+                    .rows
+                    .iter()
+                    .filter(|r| cell(result, r, "tool_id").is_empty())
+                {
+                    s.push_str(&format!(
+                        "  [??] {}: {}\n",
+                        cell(result, r, "evidence_type"),
+                        cell(result, r, "evidence")
+                    ));
+                }
             } else if table.name == "security_control_health" {
                 s.push_str(&controls_text(result));
             } else if table.name == "new_software_since_enrollment" {

@@ -239,3 +239,48 @@ fn a_tool_run_from_memory_under_a_kernel_threads_name_is_found() {
     let evidence = process[0]["evidence"].as_str().unwrap();
     assert!(evidence.contains("run from memory"), "{evidence}");
 }
+
+#[test]
+fn a_process_hidden_by_a_mount_over_its_proc_entry_is_reported() {
+    // Needs root and mount namespaces; the mount is made in a private
+    // namespace, so this machine's own /proc is never touched.
+    if !rustix::process::geteuid().is_root()
+        || !Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "true"])
+            .status()
+            .is_ok_and(|s| s.success())
+    {
+        return;
+    }
+    let empty = tempfile::tempdir().unwrap();
+    let script = format!(
+        "sleep 30 & pid=$!; mount --bind '{}' /proc/$pid && echo $pid && \
+         '{}' query remote_access_tools --where evidence_type=hidden_process --format json; \
+         kill $pid",
+        empty.path().display(),
+        env!("CARGO_BIN_EXE_postern")
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (pid, json) = text.split_once('\n').expect("pid, then the rows");
+    let rows: serde_json::Value = serde_json::from_str(json).unwrap();
+    let hidden: Vec<&serde_json::Value> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["pid"] == pid.trim())
+        .collect();
+    assert_eq!(
+        hidden.len(),
+        1,
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(hidden[0]["evidence"]
+        .as_str()
+        .unwrap()
+        .contains("hidden from ps"));
+}

@@ -77,6 +77,29 @@ pub fn argv_names<'a>(exe: Option<&str>, argv: &'a [String]) -> Vec<&'a str> {
     names
 }
 
+/// Processes hidden by a mount over `/proc/PID` or a file below it (`mount
+/// --bind /empty /proc/1234` hides pid 1234 from `ps`, which then reads an
+/// empty directory): each pid with the first such mount. Pure.
+pub fn hidden_by_mounts(
+    mounts: &[crate::host::config::MountInfo],
+) -> Vec<(i64, &crate::host::config::MountInfo)> {
+    let mut hidden: Vec<(i64, &crate::host::config::MountInfo)> = Vec::new();
+    for mount in mounts {
+        let Some(rest) = mount.mount_point.strip_prefix("/proc/") else {
+            continue;
+        };
+        let pid_part = rest.split('/').next().unwrap_or("");
+        let Ok(pid) = pid_part.parse::<i64>() else {
+            continue;
+        };
+        if !pid_part.bytes().all(|b| b.is_ascii_digit()) || hidden.iter().any(|(p, _)| *p == pid) {
+            continue;
+        }
+        hidden.push((pid, mount));
+    }
+    hidden
+}
+
 /// Reads a process's command line (for names the executable does not give).
 pub fn read_argv(root: &HostRoot, pid: i64) -> Vec<String> {
     root.read_prefix(&proc_path(pid, "cmdline"), CMDLINE_CAP)
@@ -216,6 +239,23 @@ pub fn socket_inodes(root: &HostRoot, pid: i64, cap: usize) -> Vec<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mounts_over_proc_entries_hide_processes() {
+        let mounts = crate::host::config::parse_mountinfo(
+            "23 1 0:21 / /proc rw - proc proc rw\n\
+             97 23 0:45 / /proc/2999 rw - tmpfs tmpfs rw\n\
+             98 23 8:1 /x /proc/3001/cmdline rw - ext4 /dev/sda1 rw\n\
+             99 23 0:45 / /proc/2999 rw - tmpfs tmpfs rw\n\
+             100 23 0:46 / /proc/sys/fs/binfmt_misc rw - binfmt_misc binfmt_misc rw\n\
+             101 23 0:47 / /proc/12abc rw - tmpfs tmpfs rw\n",
+        );
+        let hidden: Vec<(i64, &str)> = hidden_by_mounts(&mounts)
+            .into_iter()
+            .map(|(pid, m)| (pid, m.mount_point.as_str()))
+            .collect();
+        assert_eq!(hidden, [(2999, "/proc/2999"), (3001, "/proc/3001/cmdline")]);
+    }
 
     #[test]
     fn cmdline_and_names() {

@@ -27,10 +27,13 @@ use std::os::unix::fs::PermissionsExt;
 use crate::catalog::{Catalog, Category, ToolIndex};
 use crate::host::snapshot::Snapshot;
 use crate::host::walk::{executable_format, Incomplete, WalkLimits, Walker, SCAN_INCOMPLETE};
-use crate::host::{processes, services, sockets, usb};
+use crate::host::{config, processes, services, sockets, usb};
 use crate::root::{join, paths, HostRoot};
 use crate::table::{flag, text, Column, ColumnType, GenerateContext, Row, Table, TableOutput};
 
+/// The `evidence_type` of a row for a process hidden by a mount over its
+/// `/proc` entry.
+pub const HIDDEN_PROCESS: &str = "hidden_process";
 /// The bounded walk for portable executables: per area (each start
 /// directory) a million names at most, and 2,000 files named like a tool
 /// (each costs a stat and an 8-byte read).
@@ -49,7 +52,7 @@ const COLUMNS: &[Column] = &[
     Column::new("name", ColumnType::Text, "Product name of the tool."),
     Column::new("vendor", ColumnType::Text, "Vendor or project that publishes the tool."),
     Column::new("category", ColumnType::Text, "One of remote_desktop, rmm, vnc_server, rdp_server, tunnel, mesh_vpn, remote_shell, ip_kvm."),
-    Column::new("evidence_type", ColumnType::Text, "Kind of evidence: process, package, app_bundle, service, autostart, remote_desktop_enabled, listening_port, file or usb_device; scan_incomplete for a row (no tool) saying that the walk of path stopped early."),
+    Column::new("evidence_type", ColumnType::Text, "Kind of evidence: process, package, app_bundle, service, autostart, remote_desktop_enabled, listening_port, file or usb_device; scan_incomplete for a row (no tool) saying that the walk of path stopped early; hidden_process for a row (no tool) saying that a mount over /proc/pid hides that process."),
     Column::new("evidence", ColumnType::Text, "What was found, in a sentence a person can check on the host."),
     Column::new("path", ColumnType::Text, "Path of the executable, package database, bundle, unit or file behind the evidence."),
     Column::new("pid", ColumnType::BigInt, "Process ID for process and listening_port evidence, else empty."),
@@ -170,34 +173,94 @@ impl Table for RemoteAccessTools {
             .filter(|f| ctx.query.admits("evidence_type", f.evidence_type))
             .filter_map(|f| to_row(f, ctx))
             .collect();
-        // A walk that stopped early is a row of its own (no tool), so a fleet
-        // policy can tell "nothing found" from "not everything looked at".
-        if ctx.query.admits("evidence_type", SCAN_INCOMPLETE)
-            && ctx.query.equals("tool_id").is_none()
-        {
-            rows.extend(incomplete.into_iter().map(scan_incomplete_row));
+        // Rows about the host rather than a tool: a walk that stopped early
+        // (so a fleet policy can tell "nothing found" from "not everything
+        // looked at") and processes hidden by a mount over /proc/PID.
+        if ctx.query.equals("tool_id").is_none() {
+            let mut host_rows: Vec<NoToolRow> =
+                incomplete.into_iter().map(scan_incomplete_row).collect();
+            if ctx.query.admits("evidence_type", HIDDEN_PROCESS) {
+                host_rows.extend(hidden_process_rows(ctx.root, pids.as_ref()));
+            }
+            rows.extend(
+                host_rows
+                    .into_iter()
+                    .filter(|r| ctx.query.admits("evidence_type", r.evidence_type))
+                    .map(NoToolRow::into_row),
+            );
         }
         TableOutput { rows, warnings }
     }
 }
 
-fn scan_incomplete_row(i: Incomplete) -> Row {
-    let mut row: Row = vec![None; COLUMNS.len()];
-    for (column, value) in COLUMNS.iter().zip(row.iter_mut()) {
-        *value = match column.name {
-            "evidence_type" => text(SCAN_INCOMPLETE),
-            "evidence" => text(format!(
-                "the walk of {} for portable tools stopped early ({}): files beyond that point were not checked",
-                i.area, i.reason
-            )),
-            "path" => text(&i.area),
-            // No tool: approved and confidence stay NULL, so queries on
-            // unapproved tools (`approved = 0`) never count this row.
-            "severity" => text("medium"),
-            _ => None,
-        };
+/// A row that names no tool: something about the host itself (a walk cut
+/// short, a hidden process). approved and confidence stay NULL, so queries
+/// on unapproved tools (`approved = 0`) never count it.
+struct NoToolRow {
+    evidence_type: &'static str,
+    evidence: String,
+    path: String,
+    pid: Option<i64>,
+    severity: &'static str,
+}
+
+impl NoToolRow {
+    fn into_row(self) -> Row {
+        let mut row: Row = vec![None; COLUMNS.len()];
+        for (column, value) in COLUMNS.iter().zip(row.iter_mut()) {
+            *value = match column.name {
+                "evidence_type" => text(self.evidence_type),
+                "evidence" => text(self.evidence.clone()),
+                "path" => text(self.path.clone()),
+                "pid" => self.pid.map(|p| p.to_string()),
+                "severity" => text(self.severity),
+                _ => None,
+            };
+        }
+        row
     }
-    row
+}
+
+fn scan_incomplete_row(i: Incomplete) -> NoToolRow {
+    NoToolRow {
+        evidence_type: SCAN_INCOMPLETE,
+        evidence: format!(
+            "the walk of {} for portable tools stopped early ({}): files beyond that point were not checked",
+            i.area, i.reason
+        ),
+        path: i.area,
+        pid: None,
+        severity: "medium",
+    }
+}
+
+/// Processes hidden from `ps` (and from osquery's `processes`) by a mount
+/// over their `/proc` entry, as root can do with `mount --bind`.
+fn hidden_process_rows(root: &HostRoot, pids: Option<&BTreeSet<i64>>) -> Vec<NoToolRow> {
+    let Ok(text) = root.read_string_capped(paths::MOUNTINFO, 4 << 20) else {
+        return Vec::new();
+    };
+    processes::hidden_by_mounts(&config::parse_mountinfo(&text))
+        .into_iter()
+        .filter(|(pid, _)| pids.is_none_or(|set| set.contains(pid)))
+        .map(|(pid, mount)| NoToolRow {
+            evidence_type: HIDDEN_PROCESS,
+            evidence: if mount.mount_point == format!("/proc/{pid}") {
+                format!(
+                    "{} is mounted over (from {} {}): process {pid} is hidden from ps and from osquery's processes table",
+                    mount.mount_point, mount.fs_type, mount.source
+                )
+            } else {
+                format!(
+                    "{} is mounted over (from {} {}): what ps and osquery show of process {pid} is not what runs",
+                    mount.mount_point, mount.fs_type, mount.source
+                )
+            },
+            path: mount.mount_point.clone(),
+            pid: Some(pid),
+            severity: "high",
+        })
+        .collect()
 }
 
 fn to_row(f: Finding, ctx: &GenerateContext<'_>) -> Option<Row> {
