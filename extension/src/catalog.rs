@@ -77,6 +77,9 @@ pub struct LinuxIndicators {
     pub services: Vec<String>,
     #[serde(default)]
     pub autostart: Vec<String>,
+    /// Configuration and state the tool leaves in a home, relative to it.
+    #[serde(default)]
+    pub home_paths: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -90,6 +93,9 @@ pub struct MacIndicators {
     pub paths: Vec<String>,
     #[serde(default)]
     pub launchd: Vec<String>,
+    /// Configuration and state the tool leaves in a home, relative to it.
+    #[serde(default)]
+    pub home_paths: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -210,6 +216,44 @@ fn push_index<K: std::hash::Hash + Eq>(
     if !entry.contains(&idx) {
         entry.push(idx);
     }
+}
+
+/// Directories every home shares: a home path must name something below them.
+const SHARED_HOME_DIRS: &[&str] = &[
+    ".config",
+    ".local",
+    ".local/share",
+    ".local/state",
+    ".cache",
+    "Library",
+    "Library/Preferences",
+    "Library/Application Support",
+    "Library/Caches",
+    "Library/Logs",
+    "Library/LaunchAgents",
+    "Library/Containers",
+    "Library/Group Containers",
+    "Library/Saved Application State",
+];
+
+/// Why a catalog `home_paths` entry is unusable, if it is. Pure.
+fn home_path_problem(path: &str) -> Option<&'static str> {
+    if path.is_empty() || path.starts_with('/') || path.starts_with('~') {
+        return Some("must be relative to the home directory");
+    }
+    if path
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return Some("has an empty, . or .. component");
+    }
+    if path.contains(['*', '?', '[']) {
+        return Some("is a pattern; home paths are exact names");
+    }
+    if SHARED_HOME_DIRS.contains(&path.trim_end_matches('/')) {
+        return Some("is shared by every program, not the tool's own");
+    }
+    None
 }
 
 /// Endings a renamed or downloaded executable carries that say nothing of
@@ -564,6 +608,11 @@ fn validate_tool(tool: &Tool, problems: &mut Vec<String>) {
             problems.push(format!(
                 "{id}: path {path:?} is not an absolute install path"
             ));
+        }
+    }
+    for path in tool.linux.home_paths.iter().chain(&tool.macos.home_paths) {
+        if let Some(why) = home_path_problem(path) {
+            problems.push(format!("{id}: home path {path:?} {why}"));
         }
     }
     for unit in &tool.linux.services {

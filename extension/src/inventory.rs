@@ -267,8 +267,9 @@ fn portable(
     let mut walker = Walker::new(root, WALK_LIMITS, deadline);
     for dir in &starts {
         walker.walk_named(dir, &maybe_executable, &mut |f| {
-            // Executables inside app bundles are the bundles' business.
-            if worth_opening(&f.name, f.mode) && !f.path.contains(".app/") {
+            // Executables inside app bundles are the bundles' business; links
+            // are not software of their own.
+            if !f.is_link && worth_opening(&f.name, f.mode) && !f.path.contains(".app/") {
                 candidates.push(f);
             }
         });

@@ -86,8 +86,20 @@ pub mod paths {
     /// an executable without a package manager.
     pub const WRITABLE_EXEC_DIRS: &[&str] = &["/tmp", "/var/tmp", "/opt", "/usr/local/bin"];
     /// Per-user places, relative to a home directory.
-    pub const HOME_EXEC_DIRS: &[&str] =
-        &["Downloads", "Desktop", ".local/bin", "Applications", "bin"];
+    /// (`.cargo/bin`, `go/bin`: what `cargo install` and `go install` put
+    /// there; `.local/bin`: pip, pipx and npm commands, often links;
+    /// `.cache`: a place nobody looks.)
+    pub const HOME_EXEC_DIRS: &[&str] = &[
+        "Downloads",
+        "Desktop",
+        ".local/bin",
+        "Applications",
+        "bin",
+        ".cargo/bin",
+        "go/bin",
+        ".cache",
+        ".local/lib/node_modules",
+    ];
     pub const HOME_AUTOSTART_DIR: &str = ".config/autostart";
     pub const HOME_SYSTEMD_USER_DIR: &str = ".config/systemd/user";
     pub const HOME_FLATPAK_APPS: &str = ".local/share/flatpak/app";

@@ -36,6 +36,9 @@ pub struct WalkedFile {
     pub size: u64,
     pub mode: u32,
     pub uid: u32,
+    /// A symbolic link (reported, never followed): npm and pipx install
+    /// their commands as links in `~/.local/bin`.
+    pub is_link: bool,
 }
 
 /// An area whose walk stopped early, and why.
@@ -138,7 +141,9 @@ impl<'a> Walker<'a> {
                 if depth + 1 < limits.max_depth {
                     subdirs.push(entry.name.clone());
                 }
-            } else if entry.file_type.is_file() && wanted(&entry.name) {
+            } else if (entry.file_type.is_file() || entry.file_type.is_symlink())
+                && wanted(&entry.name)
+            {
                 candidates += 1;
                 if candidates > limits.max_candidates_per_area {
                     stop = Some(format!(
@@ -154,10 +159,12 @@ impl<'a> Walker<'a> {
                         size: meta.len(),
                         mode: meta.mode(),
                         uid: meta.uid(),
+                        is_link: entry.file_type.is_symlink(),
                     });
                 }
             }
-            // Links and special files are neither followed nor reported.
+            // Links are reported (named like a tool) but never followed;
+            // special files are skipped.
             true
         });
         self.entries = entries;
@@ -230,7 +237,7 @@ mod tests {
             Deadline::none(),
         );
         w.walk("/a", &mut |f| found.push(f.path));
-        assert_eq!(found, ["/a/one"]);
+        assert_eq!(found, ["/a/link", "/a/one"]);
         let mut w = Walker::new(
             &root,
             WalkLimits {

@@ -52,7 +52,7 @@ const COLUMNS: &[Column] = &[
     Column::new("name", ColumnType::Text, "Product name of the tool."),
     Column::new("vendor", ColumnType::Text, "Vendor or project that publishes the tool."),
     Column::new("category", ColumnType::Text, "One of remote_desktop, rmm, vnc_server, rdp_server, tunnel, mesh_vpn, remote_shell, ip_kvm."),
-    Column::new("evidence_type", ColumnType::Text, "Kind of evidence: process, package, app_bundle, service, autostart, remote_desktop_enabled, listening_port, file or usb_device; scan_incomplete for a row (no tool) saying that the walk of path stopped early; hidden_process for a row (no tool) saying that a mount over /proc/pid hides that process."),
+    Column::new("evidence_type", ColumnType::Text, "Kind of evidence: process, package, app_bundle, service, autostart, remote_desktop_enabled, listening_port, file, config (the tool's configuration or state in a home) or usb_device; scan_incomplete for a row (no tool) saying that the walk of path stopped early; hidden_process for a row (no tool) saying that a mount over /proc/pid hides that process."),
     Column::new("evidence", ColumnType::Text, "What was found, in a sentence a person can check on the host."),
     Column::new("path", ColumnType::Text, "Path of the executable, package database, bundle, unit or file behind the evidence."),
     Column::new("pid", ColumnType::BigInt, "Process ID for process and listening_port evidence, else empty."),
@@ -156,6 +156,9 @@ impl Table for RemoteAccessTools {
         }
         if wanted("file") {
             collect_files(&mut scan, ctx);
+        }
+        if wanted("config") {
+            collect_home_state(&mut scan);
         }
         if wanted("usb_device") {
             collect_usb(&mut scan);
@@ -697,6 +700,60 @@ fn collect_macos_sharing(scan: &mut Scan<'_>) {
     }
 }
 
+/// Configuration and state a tool leaves in a home (`~/.anydesk`,
+/// `~/.config/rustdesk`): it stays when the binary is renamed or deleted,
+/// and says which user ran the tool.
+fn collect_home_state(scan: &mut Scan<'_>) {
+    let homes = &scan.host.accounts().homes;
+    let mut found = Vec::new();
+    for (idx, tool) in scan.catalog.tools.iter().enumerate() {
+        for rel in tool.linux.home_paths.iter().chain(&tool.macos.home_paths) {
+            for (home, owner) in homes {
+                let path = join(home, rel);
+                // The entry itself: a link a user planted is not followed.
+                let Ok(meta) = scan.root.symlink_metadata(&path) else {
+                    continue;
+                };
+                let kind = if meta.is_dir() { "directory" } else { "file" };
+                found.push((
+                    idx,
+                    path,
+                    owner.clone(),
+                    std::os::unix::fs::MetadataExt::uid(&meta),
+                    kind,
+                ));
+            }
+        }
+    }
+    for (idx, path, owner, uid, kind) in found {
+        let user = scan
+            .host
+            .accounts()
+            .name_of(uid)
+            .map(str::to_string)
+            .or(owner);
+        let evidence = format!(
+            "{kind} {path}, where {} keeps its configuration or state, exists{}",
+            scan.tool_name(idx),
+            user.as_deref()
+                .map(|u| format!(" in {u}'s home"))
+                .unwrap_or_default()
+        );
+        scan.add(
+            &[idx],
+            Finding {
+                evidence_type: "config",
+                path: Some(path),
+                evidence,
+                user,
+                uid: Some(uid),
+                confidence: "medium",
+                ..Finding::default()
+            },
+        );
+    }
+}
+
 fn collect_files(scan: &mut Scan<'_>, ctx: &GenerateContext<'_>) {
     // Install paths named by the catalog.
     for (idx, tool) in scan.catalog.tools.iter().enumerate() {
@@ -741,6 +798,30 @@ fn collect_files(scan: &mut Scan<'_>, ctx: &GenerateContext<'_>) {
     }
     scan.incomplete.append(&mut walker.incomplete);
     for (file, tools, owner) in hits {
+        let user = scan
+            .host
+            .accounts()
+            .name_of(file.uid)
+            .map(str::to_string)
+            .or(owner);
+        if file.is_link {
+            // A command installed as a link (npm, pipx): the name is the
+            // evidence; the target is shown, never opened.
+            let target = root.read_link(&file.path).unwrap_or_default();
+            scan.add(
+                &tools,
+                Finding {
+                    evidence_type: "file",
+                    evidence: format!("link {} to {target}", file.path),
+                    path: Some(file.path),
+                    user,
+                    uid: Some(file.uid),
+                    confidence: "medium",
+                    ..Finding::default()
+                },
+            );
+            continue;
+        }
         let magic = root.read_prefix(&file.path, MAGIC_LEN).unwrap_or_default();
         let format = executable_format(&magic);
         let exec_bit = std::fs::Permissions::from_mode(file.mode).mode() & 0o111 != 0;
@@ -750,12 +831,6 @@ fn collect_files(scan: &mut Scan<'_>, ctx: &GenerateContext<'_>) {
             (Some(f), false) => format!("{f} file (not marked executable)"),
             (None, _) => "installer or archive".to_string(),
         };
-        let user = scan
-            .host
-            .accounts()
-            .name_of(file.uid)
-            .map(str::to_string)
-            .or(owner);
         scan.add(
             &tools,
             Finding {
