@@ -80,6 +80,15 @@ pub mod paths {
     pub const SYSTEMD_VENDOR_PREFIXES: &[&str] = &["/lib/", "/usr/lib/"];
     pub const SYSTEMD_USER_UNIT_DIRS: &[&str] = &["/etc/systemd/user", "/usr/lib/systemd/user"];
     pub const XDG_AUTOSTART_DIRS: &[&str] = &["/etc/xdg/autostart"];
+    /// SysV init scripts, and the runlevel directories whose `S` links
+    /// start them at boot (systemd's sysv generator still honours them).
+    pub const INIT_D: &str = "/etc/init.d";
+    pub const RC_DIRS: &[&str] = &["/etc/rc2.d", "/etc/rc3.d", "/etc/rc4.d", "/etc/rc5.d"];
+    /// System crontabs, whose lines carry a user field.
+    pub const SYSTEM_CRONTAB: &str = "/etc/crontab";
+    pub const CRON_D: &str = "/etc/cron.d";
+    /// Per-user crontabs (Debian, then Red Hat), without a user field.
+    pub const USER_CRONTAB_DIRS: &[&str] = &["/var/spool/cron/crontabs", "/var/spool/cron"];
     pub const LAUNCH_DAEMONS: &str = "/Library/LaunchDaemons";
     pub const LAUNCHD_DIRS: &[&str] = &[LAUNCH_DAEMONS, "/Library/LaunchAgents"];
     /// System-wide places where a user (or an installer run by one) can drop

@@ -1,6 +1,7 @@
-//! Persistence: systemd units (system and per-user), XDG autostart entries
-//! and launchd jobs, read from their directories. Nothing is asked of a
-//! running service manager.
+//! Persistence: systemd units (system and per-user), SysV init scripts
+//! started from the runlevel directories, crontab `@reboot` entries, XDG
+//! autostart entries and launchd jobs, read from their files. Nothing is
+//! asked of a running service manager.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,7 +13,8 @@ const PLIST_CAP: u64 = 1 << 20;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceEntry {
-    /// `systemd`, `systemd_user`, `xdg_autostart`, `launchd`.
+    /// `systemd`, `systemd_user`, `sysv`, `cron_reboot`, `xdg_autostart`,
+    /// `launchd`.
     pub kind: &'static str,
     /// Unit name (`anydesk.service`), autostart file name, or launchd label.
     pub name: String,
@@ -23,6 +25,27 @@ pub struct ServiceEntry {
     /// Basename of the program it starts, when the definition says.
     pub program: Option<String>,
     pub user: Option<String>,
+}
+
+const CRONTAB_CAP: u64 = 256 * 1024;
+
+/// The programs a crontab starts at boot: the first word of the command of
+/// each `@reboot` line (after the user field in system crontabs), as a
+/// basename. Pure.
+pub fn parse_reboot_entries(text: &str, has_user_field: bool) -> Vec<String> {
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.trim_start().strip_prefix("@reboot")?;
+            let mut words = rest.split_whitespace();
+            if has_user_field {
+                words.next()?;
+            }
+            // `VAR=value cmd` and `exec cmd` still start `cmd`.
+            let program = words.find(|w| !w.contains('=') && *w != "exec" && *w != "nohup")?;
+            Some(crate::root::basename(program).to_string())
+        })
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 /// A template unit's name for an instance (`vncserver@:1.service` ->
@@ -264,6 +287,8 @@ pub fn services(root: &HostRoot, homes: &[(String, Option<String>)]) -> Vec<Serv
             });
         }
     }
+    out.extend(sysv_scripts(root));
+    out.extend(reboot_crontabs(root));
     let mut autostart_dirs: Vec<(String, Option<String>)> = paths::XDG_AUTOSTART_DIRS
         .iter()
         .map(|d| (d.to_string(), None))
@@ -332,9 +357,86 @@ pub fn services(root: &HostRoot, homes: &[(String, Option<String>)]) -> Vec<Serv
     out
 }
 
+/// SysV init scripts, enabled when a runlevel directory starts them (an
+/// `S..name` link to `../init.d/name`).
+fn sysv_scripts(root: &HostRoot) -> Vec<ServiceEntry> {
+    let Ok(scripts) = root.list_dir(paths::INIT_D, MAX_ENTRIES) else {
+        return Vec::new();
+    };
+    let mut started = BTreeSet::new();
+    for dir in paths::RC_DIRS {
+        for link in root.list_dir(dir, MAX_ENTRIES).unwrap_or_default() {
+            if let Some(rest) = link.strip_prefix('S') {
+                started.insert(
+                    rest.trim_start_matches(|c: char| c.is_ascii_digit())
+                        .to_string(),
+                );
+            }
+        }
+    }
+    scripts
+        .into_iter()
+        .filter(|name| !name.starts_with('.') && name != "README" && name != "skeleton")
+        .map(|name| ServiceEntry {
+            kind: "sysv",
+            path: join(paths::INIT_D, &name),
+            enabled: Some(started.contains(&name)),
+            program: Some(name.clone()),
+            name,
+            user: None,
+        })
+        .collect()
+}
+
+/// Programs started at boot by crontab `@reboot` lines.
+fn reboot_crontabs(root: &HostRoot) -> Vec<ServiceEntry> {
+    let mut tabs: Vec<(String, bool, Option<String>)> =
+        vec![(paths::SYSTEM_CRONTAB.to_string(), true, None)];
+    for name in root
+        .list_dir(paths::CRON_D, MAX_ENTRIES)
+        .unwrap_or_default()
+    {
+        tabs.push((join(paths::CRON_D, &name), true, None));
+    }
+    for dir in paths::USER_CRONTAB_DIRS {
+        for user in root.list_dir(dir, MAX_ENTRIES).unwrap_or_default() {
+            tabs.push((join(dir, &user), false, Some(user)));
+        }
+    }
+    let mut out = Vec::new();
+    for (path, has_user_field, user) in tabs {
+        // `/var/spool/cron/crontabs` itself is listed in `/var/spool/cron`.
+        let Ok(text) = root.read_string_capped(&path, CRONTAB_CAP) else {
+            continue;
+        };
+        for program in parse_reboot_entries(&text, has_user_field) {
+            out.push(ServiceEntry {
+                kind: "cron_reboot",
+                name: format!("@reboot {program}"),
+                path: path.clone(),
+                enabled: Some(true),
+                program: Some(program),
+                user: user.clone(),
+            });
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reboot_lines_of_crontabs() {
+        let system = "SHELL=/bin/sh\n# @reboot root /usr/bin/commented\n@reboot root /opt/x/anydesk --service\n\
+                      @reboot   bob  HOME=/x nohup /home/bob/.cache/rustdesk >/dev/null 2>&1\n\
+                      0 * * * * root /usr/bin/hourly\n@reboot\n";
+        assert_eq!(parse_reboot_entries(system, true), ["anydesk", "rustdesk"]);
+        let user = "@reboot /home/bob/bin/ngrok http 22\n@daily /usr/bin/x\n";
+        assert_eq!(parse_reboot_entries(user, false), ["ngrok"]);
+        assert!(parse_reboot_entries("garbage\n\0\n@reboot", false).is_empty());
+    }
 
     #[test]
     fn templates() {

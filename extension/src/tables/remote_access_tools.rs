@@ -588,6 +588,9 @@ fn collect_services(scan: &mut Scan<'_>) {
         if tools.is_empty() {
             if let Some(program) = &entry.program {
                 tools = scan.catalog.by_process_name(program).to_vec();
+                if tools.is_empty() {
+                    tools = scan.catalog.by_normal_name(program).to_vec();
+                }
             }
         }
         if tools.is_empty() {
@@ -596,16 +599,18 @@ fn collect_services(scan: &mut Scan<'_>) {
         let enabled = entry.enabled == Some(true);
         let state = match entry.enabled {
             Some(true) => "enabled",
-            Some(false) if entry.kind == "systemd" || entry.kind == "systemd_user" => {
+            Some(false) if matches!(entry.kind, "systemd" | "systemd_user" | "sysv") => {
                 "installed, not enabled"
             }
             Some(false) => "disabled",
             None => "state unknown",
         };
-        let is_autostart = entry.kind == "xdg_autostart";
+        let is_autostart = matches!(entry.kind, "xdg_autostart" | "cron_reboot");
         let label = match entry.kind {
             "systemd" => "systemd unit",
             "systemd_user" => "systemd user unit",
+            "sysv" => "SysV init script",
+            "cron_reboot" => "crontab entry",
             "xdg_autostart" => "XDG autostart entry",
             _ => "launchd job",
         };
@@ -635,7 +640,7 @@ fn collect_services(scan: &mut Scan<'_>) {
                     evidence_type: "remote_desktop_enabled",
                     evidence: format!(
                         "remote desktop server enabled at {}: {evidence}",
-                        if entry.kind == "systemd" {
+                        if matches!(entry.kind, "systemd" | "sysv") {
                             "boot"
                         } else {
                             "login"
