@@ -165,6 +165,11 @@ pub struct Tool {
     pub usb: Vec<UsbIdentity>,
     #[serde(default)]
     pub browser_extensions: Vec<String>,
+    /// Byte strings the tool's own executables carry (a rendezvous host or
+    /// public key compiled in), hex-encoded so that postern's binary, which
+    /// embeds the catalog, does not carry them itself.
+    #[serde(default)]
+    pub binary_markers_hex: Vec<String>,
 }
 
 /// Index of a tool in [`Catalog::tools`].
@@ -188,6 +193,9 @@ pub struct Catalog {
     by_port: HashMap<(u32, String), Vec<ToolIndex>>,
     by_browser_extension: HashMap<String, Vec<ToolIndex>>,
     file_patterns: Vec<(glob::Pattern, ToolIndex)>,
+    /// Every tool's binary markers in one automaton, and the tool of each.
+    markers: Option<aho_corasick::AhoCorasick>,
+    marker_tools: Vec<ToolIndex>,
 }
 
 /// Names too generic to identify a tool by process name.
@@ -216,6 +224,20 @@ fn push_index<K: std::hash::Hash + Eq>(
     if !entry.contains(&idx) {
         entry.push(idx);
     }
+}
+
+/// Shortest binary marker: shorter strings turn up in unrelated programs.
+const MIN_MARKER_LEN: usize = 12;
+
+/// Bytes from hex text (two digits a byte). Pure.
+pub fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// Directories every home shares: a home path must name something below them.
@@ -414,6 +436,19 @@ impl Catalog {
                 }
             }
         }
+        let mut markers = Vec::new();
+        for (idx, tool) in tools.iter().enumerate() {
+            for bytes in tool.binary_markers_hex.iter().filter_map(|m| decode_hex(m)) {
+                markers.push(bytes);
+                catalog.marker_tools.push(idx);
+            }
+        }
+        if !markers.is_empty() {
+            match aho_corasick::AhoCorasick::new(&markers) {
+                Ok(matcher) => catalog.markers = Some(matcher),
+                Err(e) => problems.push(format!("binary markers: {e}")),
+            }
+        }
         if problems.is_empty() {
             catalog.tools = tools;
             Ok(catalog)
@@ -461,6 +496,14 @@ impl Catalog {
         self.by_normal_name
             .get(&normal_name(name))
             .map_or(&[], Vec::as_slice)
+    }
+
+    /// The automaton of every tool's binary markers, with the tool each
+    /// pattern belongs to (pattern id -> tool), if any tool has markers.
+    pub fn binary_markers(&self) -> Option<(&aho_corasick::AhoCorasick, &[ToolIndex])> {
+        self.markers
+            .as_ref()
+            .map(|m| (m, self.marker_tools.as_slice()))
     }
 
     pub fn by_package(&self, name: &str) -> &[ToolIndex] {
@@ -608,6 +651,15 @@ fn validate_tool(tool: &Tool, problems: &mut Vec<String>) {
             problems.push(format!(
                 "{id}: path {path:?} is not an absolute install path"
             ));
+        }
+    }
+    for marker in &tool.binary_markers_hex {
+        match decode_hex(marker) {
+            Some(bytes) if bytes.len() >= MIN_MARKER_LEN => {}
+            Some(_) => problems.push(format!(
+                "{id}: binary marker {marker:?} is shorter than {MIN_MARKER_LEN} bytes"
+            )),
+            None => problems.push(format!("{id}: binary marker {marker:?} is not hex")),
         }
     }
     for path in tool.linux.home_paths.iter().chain(&tool.macos.home_paths) {

@@ -95,6 +95,7 @@ pub struct Engine {
     slots: Arc<CallSlots>,
     queue_wait: Duration,
     overruns: Arc<Overruns>,
+    identity: Arc<crate::host::identity::IdentityCache>,
 }
 
 /// Running table calls, with a condition to wait on for a free slot.
@@ -194,6 +195,7 @@ impl Engine {
             slots: Arc::default(),
             queue_wait: DEFAULT_QUEUE_WAIT,
             overruns: Arc::default(),
+            identity: Arc::default(),
         }
     }
 
@@ -266,6 +268,7 @@ impl Engine {
         let root = self.root.clone();
         let state = self.state.clone();
         let policy_source = self.policy.clone();
+        let identity = self.identity.clone();
         let deadline = self.deadline;
         let (tx, rx) = mpsc::channel();
         let call_id = self.overruns.next.fetch_add(1, Ordering::Relaxed);
@@ -292,6 +295,7 @@ impl Engine {
                         deadline: Deadline::after(deadline),
                         now: unix_now(),
                         state: &state,
+                        identity: &identity,
                     };
                     let mut output = found.generate(&ctx);
                     output.warnings.extend(snapshot.take_warnings());

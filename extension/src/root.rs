@@ -484,6 +484,28 @@ impl HostRoot {
         Ok(File::from(fd))
     }
 
+    /// Opens the executable a process runs, for reading, without blocking
+    /// and regular files only. On the live machine through the kernel's
+    /// `/proc/PID/exe` link, which still reaches a deleted file or a memfd;
+    /// in an image, the link's target inside the image.
+    pub fn open_process_exe(&self, pid: i64) -> Result<File, HostError> {
+        let link = format!("{}/{pid}/exe", paths::PROC);
+        let fd = if self.dir.is_none() {
+            rustix::fs::open(self.path(&link), read_flags(), Mode::empty())
+                .map_err(|e| HostError::io(&link, e.into()))?
+        } else {
+            let target = self.read_link(&link)?;
+            return self.open(target.trim_end_matches(" (deleted)"));
+        };
+        if let Some(what) = not_regular(&fd).map_err(|e| HostError::io(&link, e))? {
+            return Err(HostError {
+                path: link,
+                kind: HostErrorKind::Refused(format!("{what}, not a regular file")),
+            });
+        }
+        Ok(File::from(fd))
+    }
+
     /// A host file opened as [`open`](Self::open) does, with a path that
     /// names the open file itself (`/proc/self/fd/N`), for libraries that
     /// open files by name (SQLite). Keep the `File` alive while using it.
@@ -661,6 +683,17 @@ impl HostRoot {
         names.sort();
         Ok(names)
     }
+}
+
+/// True when `file` is the program running now (the same inode as
+/// `/proc/self/exe`, read on this machine whatever the audited root):
+/// postern's catalog names every tool, so its own binary is no evidence.
+pub fn is_this_program(file: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(theirs), Ok(ours)) = (file.metadata(), fs::metadata("/proc/self/exe")) else {
+        return false;
+    };
+    theirs.dev() == ours.dev() && theirs.ino() == ours.ino()
 }
 
 /// The path that names an open file itself (`/proc/self/fd/N`; `/dev/fd/N`

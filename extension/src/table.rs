@@ -403,6 +403,8 @@ pub struct GenerateContext<'a> {
     pub now: i64,
     /// Where the enrollment baseline lives.
     pub state: &'a crate::baseline::Store,
+    /// What executables were found to be, remembered across calls.
+    pub identity: &'a crate::host::identity::IdentityCache,
 }
 
 /// A table's answer: its rows, and the problems met on the way (places it

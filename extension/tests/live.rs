@@ -284,3 +284,69 @@ fn a_process_hidden_by_a_mount_over_its_proc_entry_is_reported() {
         .unwrap()
         .contains("hidden from ps"));
 }
+
+/// A program that carries a tool's built-in markers (copied from the
+/// catalog at run time, so no test binary holds them): `/bin/sleep` with the
+/// marker bytes appended, which ELF loaders ignore.
+fn program_carrying(tool: &str, path: &std::path::Path) {
+    let catalog = postern::catalog::Catalog::embedded().unwrap();
+    let entry = catalog.tools.iter().find(|t| t.id == tool).unwrap();
+    let mut bytes = std::fs::read("/bin/sleep").unwrap();
+    for marker in &entry.binary_markers_hex {
+        bytes.extend(b"\0");
+        bytes.extend(postern::catalog::decode_hex(marker).unwrap());
+    }
+    std::fs::write(path, bytes).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn a_renamed_tool_is_known_by_what_its_executable_carries() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let hidden = dir.path().join("update-helper");
+    program_carrying("rustdesk", &hidden);
+    // Renamed, run with a spoofed argv[0]; and a hard link under another name.
+    let linked = dir.path().join("gvfsd-helper");
+    std::fs::hard_link(&hidden, &linked).unwrap();
+    let renamed = Killed(spawn_copied(
+        Command::new(&hidden).arg0("kworker/0:1").arg("30"),
+    ));
+    let link = Killed(spawn_copied(Command::new(&linked).arg("30")));
+    for child in [&renamed, &link] {
+        let process = process_rows(child.0.id());
+        assert_eq!(process.len(), 1, "{process:?}");
+        assert_eq!(process[0]["tool_id"], "rustdesk");
+        assert_eq!(process[0]["confidence"], "high");
+        let evidence = process[0]["evidence"].as_str().unwrap();
+        assert!(
+            evidence.contains("carries RustDesk's built-in markers"),
+            "{evidence}"
+        );
+    }
+}
+
+#[test]
+fn a_tool_run_from_an_anonymous_memfd_is_known_by_its_content() {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("p");
+    program_carrying("rustdesk", &program);
+    let fd = rustix::fs::memfd_create("x", rustix::fs::MemfdFlags::empty()).unwrap();
+    let mut memfd = std::fs::File::from(fd);
+    memfd.write_all(&std::fs::read(&program).unwrap()).unwrap();
+    let path = format!("/proc/self/fd/{}", memfd.as_raw_fd());
+    let child = Killed(spawn_copied(Command::new(&path).arg0("kthreadd").arg("30")));
+    drop(memfd);
+    let process = process_rows(child.0.id());
+    assert_eq!(process.len(), 1, "{process:?}");
+    assert_eq!(process[0]["tool_id"], "rustdesk");
+    let evidence = process[0]["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains("run from memory") && evidence.contains("carries"),
+        "{evidence}"
+    );
+}

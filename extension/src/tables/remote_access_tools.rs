@@ -27,7 +27,7 @@ use std::os::unix::fs::PermissionsExt;
 use crate::catalog::{Catalog, Category, ToolIndex};
 use crate::host::snapshot::Snapshot;
 use crate::host::walk::{executable_format, Incomplete, WalkLimits, Walker, SCAN_INCOMPLETE};
-use crate::host::{config, processes, services, sockets, usb};
+use crate::host::{config, identity, processes, services, sockets, usb};
 use crate::root::{join, paths, HostRoot};
 use crate::table::{flag, text, Column, ColumnType, GenerateContext, Row, Table, TableOutput};
 
@@ -362,6 +362,37 @@ fn collect_processes(
                 }
             }
         }
+        // Still nothing, and the program runs from where people hide things
+        // (a home, /tmp, /opt, memory): what its executable carries.
+        let mut carries = false;
+        if tools.is_empty()
+            && process
+                .exe
+                .as_deref()
+                .is_some_and(|e| process.exe_deleted || !identity::packaged_place(e))
+        {
+            let exe = scan.root.open_process_exe(process.pid).ok().filter(|f| {
+                use std::os::unix::fs::MetadataExt;
+                f.metadata().is_ok_and(|m| {
+                    identity::worth_identifying(
+                        process.exe.as_deref().unwrap_or(""),
+                        process.exe_deleted,
+                        m.uid(),
+                        m.mode(),
+                    )
+                })
+            });
+            if let Some(exe) = exe {
+                match ctx.identity.identify(&exe, scan.catalog) {
+                    Ok(found) if !found.is_empty() && !crate::root::is_this_program(&exe) => {
+                        tools = found;
+                        carries = true;
+                    }
+                    Ok(_) => {}
+                    Err(e) => log::debug!("pid {}: cannot read its executable: {e}", process.pid),
+                }
+            }
+        }
         if tools.is_empty() {
             continue;
         }
@@ -374,6 +405,12 @@ fn collect_processes(
             .and_then(|u| scan.host.accounts().name_of(u))
             .map(str::to_string);
         let path = process.path().map(str::to_string);
+        if via.is_empty() {
+            via = process
+                .names()
+                .first()
+                .map_or_else(String::new, |n| n.to_string());
+        }
         let mut evidence = format!(
             "process {via} (pid {}) running {}",
             process.pid,
@@ -391,6 +428,13 @@ fn collect_processes(
         if normalised {
             evidence.push_str(&format!(
                 " (named {via}: a tool's name with its case, version or suffix changed)"
+            ));
+        }
+        if carries {
+            let names: Vec<&str> = tools.iter().map(|t| scan.tool_name(*t)).collect();
+            evidence.push_str(&format!(
+                " (its executable carries {}'s built-in markers, whatever it is called)",
+                names.join(" and ")
             ));
         }
         if let Some(u) = &user {
@@ -731,12 +775,8 @@ fn collect_home_state(scan: &mut Scan<'_>) {
         }
     }
     for (idx, path, owner, uid, kind) in found {
-        let user = scan
-            .host
-            .accounts()
-            .name_of(uid)
-            .map(str::to_string)
-            .or(owner);
+        // The home's owner ran the tool, whoever owns the file now.
+        let user = owner.or_else(|| scan.host.accounts().name_of(uid).map(str::to_string));
         let evidence = format!(
             "{kind} {path}, where {} keeps its configuration or state, exists{}",
             scan.tool_name(idx),

@@ -1,0 +1,194 @@
+//! Content identity of executables: which tool a program is, whatever its
+//! file is called, from byte strings its vendor compiled into it (the
+//! catalog's `binary_markers_hex`: a rendezvous host, a public key).
+//!
+//! A renamed copy, a hard link, a deleted file or a program run from memory
+//! still carries them. Reads are bounded ([`SCAN_CAP`]) and remembered per
+//! file version (device, inode, size and modification time), so a
+//! long-running extension reads each executable once.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::sync::Mutex;
+
+use crate::catalog::{Catalog, ToolIndex};
+
+/// Bytes of an executable searched for markers.
+pub const SCAN_CAP: u64 = 128 << 20;
+/// File versions remembered; the memory is dropped whole past this.
+const MAX_ENTRIES: usize = 8_192;
+
+/// One version of one file.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct FileKey {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+}
+
+impl FileKey {
+    pub fn of(meta: &std::fs::Metadata) -> FileKey {
+        FileKey {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: meta.mtime(),
+            mtime_nsec: meta.mtime_nsec(),
+        }
+    }
+}
+
+/// What postern has learnt of each executable it read, kept for the life
+/// of the process (the engine holds one for all calls).
+#[derive(Debug, Default)]
+pub struct IdentityCache {
+    tools: Mutex<HashMap<FileKey, Vec<ToolIndex>>>,
+}
+
+impl IdentityCache {
+    /// The tools whose markers the open executable carries. Read once per
+    /// file version; the same version is answered from memory afterwards.
+    pub fn identify(&self, file: &File, catalog: &Catalog) -> std::io::Result<Vec<ToolIndex>> {
+        let Some((matcher, tool_of)) = catalog.binary_markers() else {
+            return Ok(Vec::new());
+        };
+        let key = FileKey::of(&file.metadata()?);
+        if let Some(known) = self.lock().get(&key) {
+            return Ok(known.clone());
+        }
+        let mut tools: Vec<ToolIndex> = Vec::new();
+        for found in matcher.stream_find_iter(file.take(SCAN_CAP)) {
+            let found = found?;
+            if let Some(&tool) = tool_of.get(found.pattern().as_usize()) {
+                if !tools.contains(&tool) {
+                    tools.push(tool);
+                }
+            }
+        }
+        tools.sort_unstable();
+        let mut cache = self.lock();
+        if cache.len() >= MAX_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(key, tools.clone());
+        Ok(tools)
+    }
+
+    /// File versions remembered.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<FileKey, Vec<ToolIndex>>> {
+        self.tools.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Directories a package manager owns: a program running from one is not
+/// even opened for identity (unless its file was deleted). Pure.
+pub fn packaged_place(exe: &str) -> bool {
+    const PACKAGED: &[&str] = &[
+        "/usr/bin/",
+        "/usr/sbin/",
+        "/bin/",
+        "/sbin/",
+        "/usr/lib/",
+        "/usr/lib64/",
+        "/lib/",
+        "/lib64/",
+        "/usr/libexec/",
+        "/usr/share/",
+        "/snap/",
+        "/System/",
+    ];
+    PACKAGED.iter().any(|p| exe.starts_with(p))
+}
+
+/// Whether a running program's executable is worth reading for markers:
+/// where people who hide put programs, as opposed to software an
+/// administrator installed. Yes for a deleted file or a memfd, for anything
+/// under a home, `/tmp`, `/var/tmp` or `/dev/shm`, and for any file not
+/// owned by root or writable by others; no for root's own files elsewhere
+/// (packages, `/opt` installs), which package evidence covers and which
+/// would cost a read of every large program on every cold query. Pure.
+pub fn worth_identifying(exe: &str, deleted: bool, uid: u32, mode: u32) -> bool {
+    const USER_PLACES: &[&str] = &[
+        "/memfd:",
+        "/home/",
+        "/Users/",
+        "/root/",
+        "/tmp/",
+        "/var/tmp/",
+        "/dev/shm/",
+        "/run/user/",
+    ];
+    deleted || uid != 0 || mode & 0o022 != 0 || USER_PLACES.iter().any(|p| exe.starts_with(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// "postern-test-marker" and a second marker, hex-encoded.
+    const CATALOG: &str = r#"[{"id": "marked", "name": "Marked", "vendor": "v", "category": "tunnel",
+        "severity": "medium", "description": "d.", "references": ["https://example.org/"],
+        "binary_markers_hex": ["706f737465726e2d746573742d6d61726b6572", "7365636f6e642d6d61726b6572"]}]"#;
+
+    #[test]
+    fn markers_anywhere_in_a_file_name_the_tool_once_per_version() -> std::io::Result<()> {
+        let catalog = Catalog::from_sources(&[("t.json", CATALOG)])
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let cache = IdentityCache::default();
+        let mut file = tempfile::NamedTempFile::new()?;
+        // Past the first read buffer, split by nothing.
+        file.write_all(&vec![0u8; 300_000])?;
+        file.write_all(b"..postern-test-marker..")?;
+        file.flush()?;
+        let opened = File::open(file.path())?;
+        assert_eq!(cache.identify(&opened, &catalog)?, [0]);
+        assert_eq!(cache.len(), 1);
+        // The same version is answered from memory.
+        assert_eq!(cache.identify(&File::open(file.path())?, &catalog)?, [0]);
+        assert_eq!(cache.len(), 1);
+        // A changed file is a new version, read again.
+        let mut plain = tempfile::NamedTempFile::new()?;
+        plain.write_all(b"nothing to see")?;
+        plain.flush()?;
+        assert!(cache
+            .identify(&File::open(plain.path())?, &catalog)?
+            .is_empty());
+        assert_eq!(cache.len(), 2);
+        Ok(())
+    }
+
+    #[test]
+    fn root_installed_programs_are_not_read() {
+        assert!(!worth_identifying("/usr/bin/ssh", false, 0, 0o755));
+        assert!(!worth_identifying(
+            "/opt/google/chrome/chrome",
+            false,
+            0,
+            0o755
+        ));
+        assert!(worth_identifying(
+            "/home/bob/.cache/x/update-helper",
+            false,
+            1000,
+            0o755
+        ));
+        assert!(worth_identifying("/tmp/x", false, 0, 0o755));
+        assert!(worth_identifying("/opt/tool/bin/tool", false, 1000, 0o755));
+        assert!(worth_identifying("/usr/local/bin/x", false, 0, 0o777));
+        assert!(worth_identifying("/usr/bin/x", true, 0, 0o755));
+        assert!(worth_identifying("/memfd:x", false, 0, 0o777));
+    }
+}
