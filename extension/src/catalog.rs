@@ -226,6 +226,12 @@ fn push_index<K: std::hash::Hash + Eq>(
     }
 }
 
+/// Endings of files that are never a program or its installer.
+const NOT_PROGRAM_ENDINGS: &[&str] = &[
+    "log", "txt", "conf", "cfg", "ini", "json", "xml", "yaml", "yml", "db", "sqlite", "md", "pdf",
+    "png", "jpg", "jpeg", "html", "htm", "pid", "lock", "bak", "old", "msh",
+];
+
 /// Shortest binary marker: shorter strings turn up in unrelated programs.
 const MIN_MARKER_LEN: usize = 12;
 
@@ -538,6 +544,14 @@ impl Catalog {
             hits.extend(self.by_normal_name(file_name));
         }
         let lower = file_name.to_ascii_lowercase();
+        // A log, configuration or document named like a tool is the tool's
+        // trace, not the tool: patterns (`meshagent*`) skip those endings.
+        let document = lower
+            .rsplit_once('.')
+            .is_some_and(|(_, ext)| NOT_PROGRAM_ENDINGS.contains(&ext));
+        if document {
+            return hits;
+        }
         for (pattern, idx) in &self.file_patterns {
             if !hits.contains(idx) && pattern.matches(&lower) {
                 hits.push(*idx);
@@ -749,6 +763,18 @@ pub(crate) mod tests {
             ("v2", "v2"),
         ] {
             assert_eq!(normal_name(name), normal, "{name}");
+        }
+    }
+
+    #[test]
+    fn logs_and_configuration_named_like_a_tool_are_not_the_tool() {
+        let catalog = match Catalog::embedded() {
+            Ok(c) => c,
+            Err(e) => unreachable!("{e}"),
+        };
+        assert!(!catalog.by_file_name("meshagent").is_empty());
+        for name in ["meshagent.log", "meshagent.msh", "anydesk_trace.txt", "rustdesk.toml.bak"] {
+            assert!(catalog.by_file_name(name).is_empty(), "{name}");
         }
     }
 
