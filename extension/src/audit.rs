@@ -253,15 +253,15 @@ impl AuditReport {
                     tools.len() - hints,
                     match hints {
                         0 => String::new(),
-                        1 => ", and 1 hint from an open port".to_string(),
-                        n => format!(", and {n} hints from open ports"),
+                        1 => ", and 1 hint from a port alone".to_string(),
+                        n => format!(", and {n} hints from ports alone"),
                     }
                 ));
                 for tool in &tools {
                     if tool.hint_only && !tool.approved {
                         // A default port alone: worth a look, not a verdict.
                         s.push_str(&format!(
-                            "  [? ] {} ({}) {}: hint only, a port it uses by default is open\n",
+                            "  [? ] {} ({}) {}: hint only, from a port it uses (open here, or connected to)\n",
                             tool.name, tool.id, tool.category
                         ));
                     } else {

@@ -170,6 +170,10 @@ pub struct Tool {
     /// embeds the catalog, does not carry them itself.
     #[serde(default)]
     pub binary_markers_hex: Vec<String>,
+    /// Ports of the tool's own relay or rendezvous servers, which its
+    /// clients connect out to (RustDesk's 21116 and 21117).
+    #[serde(default)]
+    pub relay_ports: Vec<Port>,
 }
 
 /// Index of a tool in [`Catalog::tools`].
@@ -191,6 +195,7 @@ pub struct Catalog {
     /// systemd units, launchd labels and XDG autostart file names.
     by_service: HashMap<String, Vec<ToolIndex>>,
     by_port: HashMap<(u32, String), Vec<ToolIndex>>,
+    by_relay_port: HashMap<(u32, String), Vec<ToolIndex>>,
     by_browser_extension: HashMap<String, Vec<ToolIndex>>,
     file_patterns: Vec<(glob::Pattern, ToolIndex)>,
     /// Every tool's binary markers in one automaton, and the tool of each.
@@ -435,6 +440,13 @@ impl Catalog {
             for ext in &tool.browser_extensions {
                 push_index(&mut catalog.by_browser_extension, ext.clone(), idx);
             }
+            for port in &tool.relay_ports {
+                push_index(
+                    &mut catalog.by_relay_port,
+                    (port.port, port.protocol.clone()),
+                    idx,
+                );
+            }
             for pattern in &tool.file_names {
                 match glob::Pattern::new(&pattern.to_ascii_lowercase()) {
                     Ok(p) => catalog.file_patterns.push((p, idx)),
@@ -527,6 +539,13 @@ impl Catalog {
 
     pub fn by_port(&self, port: u32, protocol: &str) -> &[ToolIndex] {
         self.by_port
+            .get(&(port, protocol.to_string()))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Tools whose relay or rendezvous servers listen on this port.
+    pub fn by_relay_port(&self, port: u32, protocol: &str) -> &[ToolIndex] {
+        self.by_relay_port
             .get(&(port, protocol.to_string()))
             .map_or(&[], Vec::as_slice)
     }
@@ -773,7 +792,12 @@ pub(crate) mod tests {
             Err(e) => unreachable!("{e}"),
         };
         assert!(!catalog.by_file_name("meshagent").is_empty());
-        for name in ["meshagent.log", "meshagent.msh", "anydesk_trace.txt", "rustdesk.toml.bak"] {
+        for name in [
+            "meshagent.log",
+            "meshagent.msh",
+            "anydesk_trace.txt",
+            "rustdesk.toml.bak",
+        ] {
             assert!(catalog.by_file_name(name).is_empty(), "{name}");
         }
     }

@@ -180,7 +180,7 @@ fn audit_summarises_a_host() {
     assert!(
         !text.contains("Unidentified VNC server (vnc_server_unidentified) vnc_server, severity")
     );
-    assert!(text.contains("and 1 hint from an open port"), "{text}");
+    assert!(text.contains("and 1 hint from a port alone"), "{text}");
     let out = postern(&[
         "audit",
         "--root",

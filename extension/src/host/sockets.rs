@@ -76,6 +76,59 @@ pub fn parse_proc_net(text: &str, protocol: &'static str) -> Vec<Listener> {
         .collect()
 }
 
+/// An established TCP connection: where it goes, and its socket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Connection {
+    pub remote_address: String,
+    pub remote_port: u32,
+    pub inode: u64,
+    pub uid: u32,
+}
+
+/// Parses one `/proc/net/tcp` or `tcp6` table, keeping established
+/// connections (state 01). Pure; bad lines are skipped.
+pub fn parse_established(text: &str) -> Vec<Connection> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.get(3) != Some(&"01") {
+                return None;
+            }
+            let (remote_address, remote_port) = parse_addr(f.get(2)?)?;
+            Some(Connection {
+                remote_address,
+                remote_port,
+                uid: f.get(7)?.parse().ok()?,
+                inode: f.get(9)?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// Established outbound TCP connections (IPv4 and IPv6) to other machines.
+pub fn established(root: &HostRoot) -> Vec<Connection> {
+    let mut out = Vec::new();
+    for file in ["tcp", "tcp6"] {
+        match root.read_string_capped(&format!("{}/net/{file}", paths::PROC), NET_CAP) {
+            Ok(text) => out.extend(parse_established(&text)),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => log::info!("{e}"),
+        }
+    }
+    out.retain(|c| {
+        !Listener {
+            protocol: "tcp",
+            address: c.remote_address.clone(),
+            port: c.remote_port,
+            inode: c.inode,
+            uid: c.uid,
+        }
+        .is_loopback()
+    });
+    out
+}
+
 pub fn listeners(root: &HostRoot) -> Vec<Listener> {
     let mut out = Vec::new();
     for (file, protocol) in [
@@ -133,6 +186,20 @@ mod tests {
         assert_eq!(
             l6.first().map(|l| (l.address.as_str(), l.port)),
             Some(("::1", 5900))
+        );
+    }
+
+    #[test]
+    fn established_connections() {
+        let tcp = "header\n   0: 0A00020F:D2F0 5DB8D822:527C 01 00000000:00000000 00:00000000 00000000  1000        0 777 1\n   1: 00000000:1B9E 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 424242 1\n";
+        assert_eq!(
+            parse_established(tcp),
+            [Connection {
+                remote_address: "34.216.184.93".into(),
+                remote_port: 21116,
+                inode: 777,
+                uid: 1000
+            }]
         );
     }
 

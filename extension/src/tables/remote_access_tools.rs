@@ -52,7 +52,7 @@ const COLUMNS: &[Column] = &[
     Column::new("name", ColumnType::Text, "Product name of the tool."),
     Column::new("vendor", ColumnType::Text, "Vendor or project that publishes the tool."),
     Column::new("category", ColumnType::Text, "One of remote_desktop, rmm, vnc_server, rdp_server, tunnel, mesh_vpn, remote_shell, ip_kvm."),
-    Column::new("evidence_type", ColumnType::Text, "Kind of evidence: process, package, app_bundle, service, autostart, remote_desktop_enabled, listening_port, file, config (the tool's configuration or state in a home) or usb_device; scan_incomplete for a row (no tool) saying that the walk of path stopped early; hidden_process for a row (no tool) saying that a mount over /proc/pid hides that process."),
+    Column::new("evidence_type", ColumnType::Text, "Kind of evidence: process, package, app_bundle, service, autostart, remote_desktop_enabled, listening_port, connection (to the port of the tool's relay servers), file, config (the tool's configuration or state in a home) or usb_device; scan_incomplete for a row (no tool) saying that the walk of path stopped early; hidden_process for a row (no tool) saying that a mount over /proc/pid hides that process."),
     Column::new("evidence", ColumnType::Text, "What was found, in a sentence a person can check on the host."),
     Column::new("path", ColumnType::Text, "Path of the executable, package database, bundle, unit or file behind the evidence."),
     Column::new("pid", ColumnType::BigInt, "Process ID for process and listening_port evidence, else empty."),
@@ -139,11 +139,14 @@ impl Table for RemoteAccessTools {
             pid_ok && ctx.query.admits("evidence_type", kind)
         };
         let mut matched_pids = BTreeMap::new();
-        if wanted("process") || wanted("listening_port") {
+        if wanted("process") || wanted("listening_port") || wanted("connection") {
             matched_pids = collect_processes(&mut scan, pids.as_ref(), ctx, wanted("process"));
         }
         if wanted("listening_port") {
             collect_listeners(&mut scan, &matched_pids, pids.is_some());
+        }
+        if wanted("connection") && pids.is_none() {
+            collect_connections(&mut scan, &matched_pids);
         }
         if wanted("package") {
             collect_packages(&mut scan);
@@ -478,13 +481,7 @@ fn collect_listeners(scan: &mut Scan<'_>, matched: &BTreeMap<i64, Vec<ToolIndex>
         .map(|l| l.inode)
         .collect();
     if !orphans.is_empty() && !pinned {
-        for pid in processes::list_pids(scan.root, None) {
-            for inode in processes::socket_inodes(scan.root, pid, MAX_FDS_PER_PROCESS) {
-                if orphans.contains(&inode) {
-                    owner.insert(inode, pid);
-                }
-            }
-        }
+        owner.extend(socket_owners(scan.root, &orphans));
     }
     for l in &listeners {
         let pid = owner.get(&l.inode).copied();
@@ -530,6 +527,71 @@ fn collect_listeners(scan: &mut Scan<'_>, matched: &BTreeMap<i64, Vec<ToolIndex>
                 user,
                 uid: Some(l.uid),
                 confidence,
+                ..Finding::default()
+            },
+        );
+    }
+}
+
+/// The processes holding some sockets: an fd scan of every process, paid
+/// only when such sockets exist.
+fn socket_owners(root: &HostRoot, inodes: &BTreeSet<u64>) -> BTreeMap<u64, i64> {
+    let mut owner = BTreeMap::new();
+    for pid in processes::list_pids(root, None) {
+        for inode in processes::socket_inodes(root, pid, MAX_FDS_PER_PROCESS) {
+            if inodes.contains(&inode) {
+                owner.insert(inode, pid);
+            }
+        }
+    }
+    owner
+}
+
+/// Established connections to the port of a tool's relay or rendezvous
+/// servers, from whatever process: the process is named, and only a
+/// process already matched to that tool makes it more than a hint.
+fn collect_connections(scan: &mut Scan<'_>, matched: &BTreeMap<i64, Vec<ToolIndex>>) {
+    let connections: Vec<sockets::Connection> = sockets::established(scan.root)
+        .into_iter()
+        .filter(|c| !scan.catalog.by_relay_port(c.remote_port, "tcp").is_empty())
+        .collect();
+    if connections.is_empty() {
+        return;
+    }
+    let inodes: BTreeSet<u64> = connections.iter().map(|c| c.inode).collect();
+    let owner = socket_owners(scan.root, &inodes);
+    for c in connections {
+        let tools = scan.catalog.by_relay_port(c.remote_port, "tcp").to_vec();
+        let pid = owner.get(&c.inode).copied();
+        let confirmed = pid
+            .and_then(|p| matched.get(&p))
+            .is_some_and(|m| m.iter().any(|t| tools.contains(t)));
+        let from = match pid {
+            Some(p) => {
+                let name = processes::read_process(scan.root, p)
+                    .and_then(|found| found.names().first().map(|n| n.to_string()))
+                    .unwrap_or_else(|| "unknown".into());
+                format!("from pid {p} ({name})")
+            }
+            None => "from a process not found".to_string(),
+        };
+        let names: Vec<&str> = tools.iter().map(|t| scan.tool_name(*t)).collect();
+        scan.add(
+            &tools,
+            Finding {
+                evidence_type: "connection",
+                pid,
+                port: Some(c.remote_port),
+                protocol: Some("tcp"),
+                evidence: format!(
+                    "tcp connection to {}:{}, the port of {}'s relay servers, {from}",
+                    c.remote_address,
+                    c.remote_port,
+                    names.join(" or ")
+                ),
+                user: scan.host.accounts().name_of(c.uid).map(str::to_string),
+                uid: Some(c.uid),
+                confidence: if confirmed { "high" } else { "low" },
                 ..Finding::default()
             },
         );
