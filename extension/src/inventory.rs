@@ -106,11 +106,15 @@ pub fn sha256_of(reader: impl Read, size: u64) -> Option<String> {
     Some(hex(&hasher.finalize()))
 }
 
-/// SHA-256 of a host file of at most [`HASH_CAP`] bytes.
-pub fn hash_file(root: &HostRoot, path: &str) -> Option<String> {
+/// SHA-256 of a host file of at most [`HASH_CAP`] bytes, computed once per
+/// file version for the life of `cache`.
+pub fn hash_file(
+    root: &HostRoot,
+    path: &str,
+    cache: &crate::host::identity::IdentityCache,
+) -> Option<String> {
     let file = root.open(path).ok()?;
-    let size = file.metadata().ok()?.len();
-    sha256_of(file, size)
+    cache.digest(file, sha256_of)
 }
 
 /// Whether a file name could belong to an executable at all.

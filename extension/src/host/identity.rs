@@ -47,6 +47,7 @@ impl FileKey {
 #[derive(Debug, Default)]
 pub struct IdentityCache {
     tools: Mutex<HashMap<FileKey, Vec<ToolIndex>>>,
+    digests: Mutex<HashMap<FileKey, Option<String>>>,
 }
 
 impl IdentityCache {
@@ -76,6 +77,35 @@ impl IdentityCache {
         }
         cache.insert(key, tools.clone());
         Ok(tools)
+    }
+
+    /// A digest of the open file (`digest` computes it), computed once per
+    /// file version: `new_software_since_enrollment` hashes the same
+    /// portable executables on every query.
+    pub fn digest(
+        &self,
+        file: File,
+        digest: impl FnOnce(File, u64) -> Option<String>,
+    ) -> Option<String> {
+        let meta = file.metadata().ok()?;
+        let key = FileKey::of(&meta);
+        let lock = |m: &Mutex<HashMap<FileKey, Option<String>>>| {
+            // A poisoned map only lost an insert; its entries are whole.
+            m.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&key)
+                .cloned()
+        };
+        if let Some(known) = lock(&self.digests) {
+            return known;
+        }
+        let value = digest(file, meta.len());
+        let mut digests = self.digests.lock().unwrap_or_else(|p| p.into_inner());
+        if digests.len() >= MAX_ENTRIES {
+            digests.clear();
+        }
+        digests.insert(key, value.clone());
+        value
     }
 
     /// File versions remembered.
@@ -167,6 +197,29 @@ mod tests {
             .identify(&File::open(plain.path())?, &catalog)?
             .is_empty());
         assert_eq!(cache.len(), 2);
+        Ok(())
+    }
+
+    #[test]
+    fn a_digest_is_computed_once_per_file_version() -> std::io::Result<()> {
+        let cache = IdentityCache::default();
+        let mut file = tempfile::NamedTempFile::new()?;
+        file.write_all(b"one")?;
+        file.flush()?;
+        let calls = std::cell::Cell::new(0);
+        let digest = |_: File, size: u64| {
+            calls.set(calls.get() + 1);
+            Some(format!("size {size}"))
+        };
+        assert_eq!(
+            cache.digest(File::open(file.path())?, digest).as_deref(),
+            Some("size 3")
+        );
+        assert_eq!(
+            cache.digest(File::open(file.path())?, digest).as_deref(),
+            Some("size 3")
+        );
+        assert_eq!(calls.get(), 1);
         Ok(())
     }
 

@@ -158,7 +158,7 @@ impl Table for NewSoftwareSinceEnrollment {
                 )
             });
             let sha256 = match (sw.source, &sw.path) {
-                ("portable", Some(path)) => inventory::hash_file(ctx.root, path),
+                ("portable", Some(path)) => inventory::hash_file(ctx.root, path, ctx.identity),
                 _ => sw.sha256.clone(),
             };
             let tool = remote_access_tool(&sw, ctx.catalog)
