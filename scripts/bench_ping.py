@@ -44,7 +44,10 @@ PINGER_PERIOD = 0.05
 # Set on the way out (the run is over, or interrupted): client threads stop.
 STOP = threading.Event()
 
+sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
+
 try:
+    from harness import proc_status
     from osquery.extensions import Extension
     from thrift.protocol import TBinaryProtocol
     from thrift.transport import TSocket, TTransport
@@ -93,14 +96,6 @@ def call(path, table):
     return "status %d: %s" % (resp.status.code, resp.status.message)
 
 
-def proc_status(pid):
-    out = {}
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if value.strip().endswith("kB"):
-                out[key] = int(value.split()[0]) * 1024
-    return out
 
 
 def cpu_ms(pid):

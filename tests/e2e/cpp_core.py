@@ -7,7 +7,6 @@ import functools
 import json
 import os
 import select
-import signal
 import subprocess
 
 import pytest
@@ -71,13 +70,6 @@ class CppCore(CoreState):
     def log(self):
         with open(self.log_path) as f:
             return f.read()
-
-    def forget_all(self):
-        self.proc.send_signal(signal.SIGUSR1)
-
-    def go_away(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=10)
 
     def stop(self):
         if self.proc.poll() is None:

@@ -34,6 +34,17 @@ def wait_for(predicate, timeout=10.0, what="condition"):
     raise AssertionError("timed out waiting for " + what)
 
 
+def proc_status(pid):
+    """The memory lines of /proc/PID/status, in bytes (VmRSS, VmHWM, ...)."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if value.strip().endswith("kB"):
+                out[key] = int(value.split()[0]) * 1024
+    return out
+
+
 def cargo_version():
     """postern's version, as extension/Cargo.toml states it."""
     with open(os.path.join(REPO, "extension", "Cargo.toml")) as f:
@@ -65,6 +76,16 @@ class CoreState:
     def events(self, kind):
         return [e for e in self.state()["events"] if e["event"] == kind]
 
+    # Both stand-ins run as self.proc and take the same signals.
+    def forget_all(self):
+        """osquery drops every extension (SIGUSR1)."""
+        self.proc.send_signal(signal.SIGUSR1)
+
+    def go_away(self):
+        """osquery goes away (SIGTERM)."""
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=10)
+
 
 class Core(CoreState):
     """A running fake osquery core."""
@@ -80,13 +101,6 @@ class Core(CoreState):
         line = self.proc.stdout.readline()
         assert line.strip() == "ready", "fake osquery did not start: " + self.proc.stderr.read()
         wait_for(lambda: os.path.exists(self.socket), what="manager socket")
-
-    def forget_all(self):
-        self.proc.send_signal(signal.SIGUSR1)
-
-    def go_away(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=10)
 
     def stop(self):
         if self.proc.poll() is None:

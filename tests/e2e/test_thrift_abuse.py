@@ -28,7 +28,7 @@ from osquery.extensions import Extension
 from thrift.protocol import TBinaryProtocol
 from thrift.transport import TSocket, TTransport
 
-from harness import Core, Ext, eq, wait_for
+from harness import Core, Ext, eq, proc_status, wait_for
 
 MESSAGE_DEADLINE_SECS = 2
 TABLE_DEADLINE_SECS = 2
@@ -274,14 +274,6 @@ def generate(path, table, constraints=(), timeout_ms=30_000):
 
 # --- the running extension --------------------------------------------------
 
-def proc_status(pid):
-    out = {}
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if value.strip().endswith("kB"):
-                out[key] = int(value.split()[0]) * 1024
-    return out
 
 
 def rss(pid):

@@ -374,7 +374,12 @@ fn collect_processes(
                 .as_deref()
                 .is_some_and(|e| process.exe_deleted || !identity::packaged_place(e))
         {
+            // postern itself (any instance: the same file) names every tool
+            // in its catalog; it is checked before anything is read.
             let exe = scan.root.open_process_exe(process.pid).ok().filter(|f| {
+                !crate::root::is_this_program(f)
+            });
+            let exe = exe.filter(|f| {
                 use std::os::unix::fs::MetadataExt;
                 f.metadata().is_ok_and(|m| {
                     identity::worth_identifying(
@@ -387,7 +392,7 @@ fn collect_processes(
             });
             if let Some(exe) = exe {
                 match ctx.identity.identify(&exe, scan.catalog) {
-                    Ok(found) if !found.is_empty() && !crate::root::is_this_program(&exe) => {
+                    Ok(found) if !found.is_empty() => {
                         tools = found;
                         carries = true;
                     }
