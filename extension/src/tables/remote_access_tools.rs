@@ -376,9 +376,11 @@ fn collect_processes(
         {
             // postern itself (any instance: the same file) names every tool
             // in its catalog; it is checked before anything is read.
-            let exe = scan.root.open_process_exe(process.pid).ok().filter(|f| {
-                !crate::root::is_this_program(f)
-            });
+            let exe = scan
+                .root
+                .open_process_exe(process.pid)
+                .ok()
+                .filter(|f| !crate::root::is_this_program(f));
             let exe = exe.filter(|f| {
                 use std::os::unix::fs::MetadataExt;
                 f.metadata().is_ok_and(|m| {
