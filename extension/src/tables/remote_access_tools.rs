@@ -329,11 +329,19 @@ fn collect_processes(
                 break;
             }
         }
-        if tools.is_empty() && process.argv.is_empty() {
-            // The executable names no tool: argv[0] (a renamed copy run
-            // under a tool's name) or an interpreter's script might.
-            let argv = processes::read_argv(scan.root, process.pid);
-            for name in processes::argv_names(process.exe.as_deref(), &argv) {
+        // The executable names no tool: argv[0] (a renamed copy run under a
+        // tool's name) or an interpreter's script might. The command line is
+        // read once, for this and the normalised names below.
+        let read_argv;
+        let argv_unread = process.argv.is_empty();
+        let argv: &[String] = if tools.is_empty() && argv_unread {
+            read_argv = processes::read_argv(scan.root, process.pid);
+            &read_argv
+        } else {
+            &process.argv
+        };
+        if tools.is_empty() && argv_unread {
+            for name in processes::argv_names(process.exe.as_deref(), argv) {
                 let hits = scan.catalog.by_process_name(name);
                 if !hits.is_empty() {
                     tools.extend(hits);
@@ -346,15 +354,10 @@ fn collect_processes(
         // and architecture suffixes, `.bin`, `memfd:`). Weaker evidence.
         let mut normalised = false;
         if tools.is_empty() {
-            let argv = if process.argv.is_empty() {
-                processes::read_argv(scan.root, process.pid)
-            } else {
-                process.argv.clone()
-            };
             let names = process
                 .names()
                 .into_iter()
-                .chain(processes::argv_names(process.exe.as_deref(), &argv));
+                .chain(processes::argv_names(process.exe.as_deref(), argv));
             for name in names {
                 let hits = scan.catalog.by_normal_name(name);
                 if !hits.is_empty() {
@@ -376,21 +379,17 @@ fn collect_processes(
         {
             // postern itself (any instance: the same file) names every tool
             // in its catalog; it is checked before anything is read.
-            let exe = scan
-                .root
-                .open_process_exe(process.pid)
-                .ok()
-                .filter(|f| !crate::root::is_this_program(f));
-            let exe = exe.filter(|f| {
+            let exe = scan.root.open_process_exe(process.pid).ok().filter(|f| {
                 use std::os::unix::fs::MetadataExt;
-                f.metadata().is_ok_and(|m| {
-                    identity::worth_identifying(
-                        process.exe.as_deref().unwrap_or(""),
-                        process.exe_deleted,
-                        m.uid(),
-                        m.mode(),
-                    )
-                })
+                !crate::root::is_this_program(f)
+                    && f.metadata().is_ok_and(|m| {
+                        identity::worth_identifying(
+                            process.exe.as_deref().unwrap_or(""),
+                            process.exe_deleted,
+                            m.uid(),
+                            m.mode(),
+                        )
+                    })
             });
             if let Some(exe) = exe {
                 match ctx.identity.identify(&exe, scan.catalog) {
