@@ -176,6 +176,9 @@ fn fifos_at_an_images_passwd_and_package_database_block_no_table() {
     image.fifo("/etc/localtime");
     image.fifo("/etc/ssh/sshd_config");
     image.fifo("/etc/postern/policy.json.tmp");
+    image.fifo("/var/spool/cron/crontabs/mallory");
+    image.fifo("/etc/init.d/evil");
+    image.fifo("/etc/crontab");
     image.fifo("/proc/1/cmdline");
     image.fifo("/proc/self/mountinfo");
     let engine = image.engine();
