@@ -194,6 +194,12 @@ pub struct Catalog {
     by_bundle_id: HashMap<String, Vec<ToolIndex>>,
     /// systemd units, launchd labels and XDG autostart file names.
     by_service: HashMap<String, Vec<ToolIndex>>,
+    /// Unit names, labels and autostart names with a per-install part
+    /// (`screenconnect-*.service`).
+    service_patterns: Vec<(glob::Pattern, ToolIndex)>,
+    /// Executable names with a per-install part, matched exactly as written
+    /// (case-sensitive) after the exact names found nothing.
+    process_patterns: Vec<(glob::Pattern, ToolIndex)>,
     by_port: HashMap<(u32, String), Vec<ToolIndex>>,
     by_relay_port: HashMap<(u32, String), Vec<ToolIndex>>,
     by_browser_extension: HashMap<String, Vec<ToolIndex>>,
@@ -289,6 +295,35 @@ fn home_path_problem(path: &str) -> Option<&'static str> {
     None
 }
 
+/// Most components of an install path that may be patterns: each one
+/// costs a directory listing.
+pub const MAX_PATH_PATTERN_COMPONENTS: usize = 2;
+
+/// Why an install path pattern is unusable, if it is: every component must
+/// compile, the first must be literal (no walk of `/`), and at most
+/// [`MAX_PATH_PATTERN_COMPONENTS`] may be patterns. Pure.
+fn path_pattern_problem(path: &str) -> Option<String> {
+    let components: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+    if components.iter().any(|c| *c == "." || *c == "..") {
+        return Some("has a . or .. component".into());
+    }
+    let patterns: Vec<&&str> = components.iter().filter(|c| is_pattern(c)).collect();
+    if components.first().is_some_and(|c| is_pattern(c)) {
+        return Some("starts with a pattern (a walk of /)".into());
+    }
+    if patterns.len() > MAX_PATH_PATTERN_COMPONENTS {
+        return Some(format!(
+            "has more than {MAX_PATH_PATTERN_COMPONENTS} pattern components"
+        ));
+    }
+    for c in patterns {
+        if let Err(e) = glob::Pattern::new(c) {
+            return Some(format!("component {c:?}: {e}"));
+        }
+    }
+    None
+}
+
 /// Endings a renamed or downloaded executable carries that say nothing of
 /// what it is.
 const EXECUTABLE_SUFFIXES: &[&str] = &[".appimage", ".bin", ".run", ".exe", ".app"];
@@ -357,6 +392,22 @@ pub fn normal_name(name: &str) -> String {
     }
 }
 
+/// Whether a catalog name is a glob pattern (`*`, `?`, `[...]`).
+pub fn is_pattern(name: &str) -> bool {
+    name.contains(['*', '?', '['])
+}
+
+/// Tools of the patterns that match `name`, each once. Pure.
+fn matching(patterns: &[(glob::Pattern, ToolIndex)], name: &str) -> Vec<ToolIndex> {
+    let mut hits = Vec::new();
+    for (pattern, idx) in patterns {
+        if !hits.contains(idx) && pattern.matches(name) {
+            hits.push(*idx);
+        }
+    }
+    hits
+}
+
 /// Key for Windows image names and case-insensitive lookups.
 fn windows_key(name: &str) -> String {
     let lower = name.to_ascii_lowercase();
@@ -398,7 +449,14 @@ impl Catalog {
                 .iter()
                 .chain(&tool.macos.process_names)
             {
-                push_index(&mut catalog.by_process, name.clone(), idx);
+                if is_pattern(name) {
+                    match glob::Pattern::new(name) {
+                        Ok(p) => catalog.process_patterns.push((p, idx)),
+                        Err(e) => problems.push(format!("{}: process name {name:?}: {e}", tool.id)),
+                    }
+                } else {
+                    push_index(&mut catalog.by_process, name.clone(), idx);
+                }
             }
             for name in &tool.windows.process_names {
                 push_index(&mut catalog.by_process, windows_key(name), idx);
@@ -411,7 +469,7 @@ impl Catalog {
                 .chain(&tool.windows.process_names)
             {
                 let normal = normal_name(name);
-                if !GENERIC_NAMES.contains(&normal.as_str()) {
+                if !is_pattern(name) && !GENERIC_NAMES.contains(&normal.as_str()) {
                     push_index(&mut catalog.by_normal_name, normal, idx);
                 }
             }
@@ -428,7 +486,14 @@ impl Catalog {
                 .chain(&tool.linux.autostart)
                 .chain(&tool.macos.launchd)
             {
-                push_index(&mut catalog.by_service, svc.clone(), idx);
+                if is_pattern(svc) {
+                    match glob::Pattern::new(svc) {
+                        Ok(p) => catalog.service_patterns.push((p, idx)),
+                        Err(e) => problems.push(format!("{}: service {svc:?}: {e}", tool.id)),
+                    }
+                } else {
+                    push_index(&mut catalog.by_service, svc.clone(), idx);
+                }
             }
             for port in &tool.ports {
                 push_index(
@@ -532,9 +597,20 @@ impl Catalog {
         self.by_bundle_id.get(id).map_or(&[], Vec::as_slice)
     }
 
-    /// systemd unit, launchd label or XDG autostart file name.
-    pub fn by_service(&self, name: &str) -> &[ToolIndex] {
-        self.by_service.get(name).map_or(&[], Vec::as_slice)
+    /// systemd unit, launchd label or XDG autostart file name: exact names,
+    /// then patterns with a per-install part.
+    pub fn by_service(&self, name: &str) -> Vec<ToolIndex> {
+        if let Some(hits) = self.by_service.get(name) {
+            return hits.clone();
+        }
+        matching(&self.service_patterns, name)
+    }
+
+    /// Tools whose executable name pattern (a per-install part, such as
+    /// ScreenConnect's instance id) matches `name`. Weaker than an exact
+    /// name, which callers try first.
+    pub fn by_process_pattern(&self, name: &str) -> Vec<ToolIndex> {
+        matching(&self.process_patterns, name)
     }
 
     pub fn by_port(&self, port: u32, protocol: &str) -> &[ToolIndex] {
@@ -684,6 +760,9 @@ fn validate_tool(tool: &Tool, problems: &mut Vec<String>) {
             problems.push(format!(
                 "{id}: path {path:?} is not an absolute install path"
             ));
+        }
+        if let Some(why) = path_pattern_problem(path) {
+            problems.push(format!("{id}: path {path:?} {why}"));
         }
     }
     for marker in &tool.binary_markers_hex {
@@ -916,7 +995,7 @@ pub(crate) mod tests {
         );
         assert_eq!(id(c.by_package("tailscale")), ["tailscale"]);
         assert_eq!(
-            id(c.by_service("chrome-remote-desktop@.service")),
+            id(&c.by_service("chrome-remote-desktop@.service")),
             ["chrome_remote_desktop"]
         );
         assert_eq!(id(c.by_port(5900, "tcp")), ["x11vnc"]);
@@ -970,5 +1049,49 @@ pub(crate) mod tests {
         let unknown_key = r#"[{"id":"a","name":"n","vendor":"v","category":"rmm","severity":"low",
             "description":"d","references":["https://x"],"linux":{"procs":["a"]}}]"#;
         assert!(Catalog::from_sources(&[("u.json", unknown_key)]).is_err());
+    }
+    fn one_tool(linux: &str, macos: &str) -> String {
+        format!(
+            r#"[{{"id":"sc","name":"ScreenConnect","vendor":"v","category":"rmm","severity":"high",
+            "description":"d","references":["https://x"],"linux":{linux},"macos":{macos}}}]"#
+        )
+    }
+
+    #[test]
+    fn names_with_a_per_install_part_are_patterns() {
+        let text = one_tool(
+            r#"{"process_names":["connectwisecontrol-*"],"services":["screenconnect-*.service"],
+                "paths":["/opt/screenconnect-*"]}"#,
+            r#"{"launchd":["screenconnect-*-onlogin"]}"#,
+        );
+        let c = match Catalog::from_sources(&[("p.json", &text)]) {
+            Ok(c) => c,
+            Err(e) => unreachable!("{e}"),
+        };
+        assert_eq!(c.by_service("screenconnect-0123abcd.service"), [0]);
+        assert_eq!(c.by_service("screenconnect-0123abcd-onlogin"), [0]);
+        assert!(c.by_service("screenconnect.socket").is_empty());
+        assert_eq!(c.by_process_pattern("connectwisecontrol-99"), [0]);
+        assert!(c.by_process_name("connectwisecontrol-99").is_empty());
+        // A pattern is never a name to normalise.
+        assert!(c.by_normal_name("connectwisecontrol-*").is_empty());
+    }
+
+    #[test]
+    fn install_path_patterns_are_bounded() {
+        for (path, why) in [
+            ("/*/screenconnect", "starts with a pattern"),
+            ("/opt/*/*/*", "more than 2 pattern components"),
+            ("/opt/[x", "component"),
+            ("/opt/../etc", ". or .."),
+        ] {
+            let text = one_tool(&format!(r#"{{"paths":["{path}"]}}"#), "{}");
+            match Catalog::from_sources(&[("p.json", &text)]) {
+                Ok(_) => unreachable!("{path} accepted"),
+                Err(e) => assert!(e.to_string().contains(why), "{path}: {e}"),
+            }
+        }
+        let text = one_tool(r#"{"paths":["/opt/screenconnect-*/ClientService"]}"#, "{}");
+        assert!(Catalog::from_sources(&[("p.json", &text)]).is_ok());
     }
 }

@@ -79,12 +79,29 @@ fn lit(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
+/// A SQL list of the exact names (catalog patterns are left to
+/// [`glob_terms`]).
 fn in_list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
-    let set: BTreeSet<&String> = items.into_iter().collect();
+    let set: BTreeSet<&String> = items
+        .into_iter()
+        .filter(|s| !crate::catalog::is_pattern(s))
+        .collect();
     set.into_iter()
         .map(|s| lit(s))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// ` OR column GLOB '...'` for each catalog pattern (SQLite's GLOB has the
+/// same `*`, `?` and `[...]` as the catalog, and is case-sensitive like it).
+fn glob_terms<'a>(column: &str, items: impl IntoIterator<Item = &'a String>) -> String {
+    let set: BTreeSet<&String> = items
+        .into_iter()
+        .filter(|s| crate::catalog::is_pattern(s))
+        .collect();
+    set.into_iter()
+        .map(|p| format!(" OR {column} GLOB {}", lit(p)))
+        .collect()
 }
 
 /// The packs on postern's own tables.
@@ -179,8 +196,10 @@ fn postern_packs() -> Vec<Pack> {
 /// Name-based detection on core tables, generated from the catalogs.
 fn core_packs(catalog: &Catalog, agents: &AgentCatalog) -> Vec<Pack> {
     let tools = || catalog.tools.iter().filter(|t| !t.generic);
-    let posix_procs =
-        in_list(tools().flat_map(|t| t.linux.process_names.iter().chain(&t.macos.process_names)));
+    let posix_names =
+        || tools().flat_map(|t| t.linux.process_names.iter().chain(&t.macos.process_names));
+    let posix_procs = in_list(posix_names());
+    let posix_proc_globs = glob_terms("name", posix_names());
     let win_procs = in_list(tools().flat_map(|t| t.windows.process_names.iter()));
     let debs = in_list(tools().flat_map(|t| t.linux.packages.iter()));
     let bundles = in_list(tools().flat_map(|t| t.macos.bundle_ids.iter()));
@@ -259,8 +278,10 @@ fn core_packs(catalog: &Catalog, agents: &AgentCatalog) -> Vec<Pack> {
             platform: "all",
             discovery: Vec::new(),
             queries: vec![
-                q("postern_core_ra_processes", &format!("SELECT pid, name, path, cmdline, uid FROM processes WHERE name IN ({posix_procs});"), DETECT_INTERVAL, false, "posix",
+                q("postern_core_ra_processes", &format!("SELECT pid, name, path, cmdline, uid FROM processes WHERE name IN ({posix_procs}){posix_proc_globs};"), DETECT_INTERVAL, false, "posix",
                   "Running processes named like a remote access tool (Linux, macOS).", detect),
+                q("postern_core_ssh_reverse_tunnels", "SELECT pid, name, cmdline, uid FROM processes WHERE name = 'ssh' AND (cmdline GLOB '* -R*' OR cmdline GLOB '* -[1246AaCfGgKkMNnqsTtVvXxYy]*R*' OR cmdline LIKE '%RemoteForward%');", DETECT_INTERVAL, false, "posix",
+                  "ssh clients holding a reverse tunnel (-R, RemoteForward) back to this host; approximate, the extension parses the command line exactly.", detect),
                 q("postern_core_ra_processes_windows", &format!("SELECT pid, name, path, cmdline FROM processes WHERE lower(name) IN ({});", win_procs.to_lowercase()), DETECT_INTERVAL, false, "windows",
                   "Running processes named like a remote access tool (Windows).", detect),
                 q("postern_core_ra_deb_packages", &format!("SELECT name, version, maintainer FROM deb_packages WHERE name IN ({debs});"), DETECT_INTERVAL, false, "linux",

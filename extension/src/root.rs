@@ -124,6 +124,13 @@ pub mod paths {
     pub const MACOS_SCREEN_SHARING_TOOL: &str = "macos_screen_sharing";
     /// The catalog tool standing for Apple Remote Management (ARD).
     pub const ARD_TOOL: &str = "apple_remote_desktop_agent";
+    /// The catalog tool standing for an OpenSSH client's reverse forward.
+    pub const SSH_REVERSE_TUNNEL_TOOL: &str = "ssh_reverse_tunnel";
+    /// ssh client configuration: system-wide, its drop-in directory, and a
+    /// user's (relative to the home).
+    pub const SSH_CLIENT_CONFIG: &str = "/etc/ssh/ssh_config";
+    pub const SSH_CLIENT_CONFIG_D: &str = "/etc/ssh/ssh_config.d";
+    pub const HOME_SSH_CONFIG: &str = ".ssh/config";
     /// Present on a live Linux host (and a fixture standing for one).
     pub const PROC_INIT: &str = "/proc/1";
     /// Present while Apple Remote Management (ARD) is turned on.

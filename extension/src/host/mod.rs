@@ -14,5 +14,6 @@ pub mod rpm;
 pub mod services;
 pub mod snapshot;
 pub mod sockets;
+pub mod ssh;
 pub mod usb;
 pub mod walk;

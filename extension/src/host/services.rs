@@ -22,8 +22,11 @@ pub struct ServiceEntry {
     pub path: String,
     /// Enabled at boot or login, when the files tell.
     pub enabled: Option<bool>,
-    /// Basename of the program it starts, when the definition says.
+    /// Basename of the program it starts, when the definition says (for a
+    /// timer, path or socket unit: the program of the unit it activates).
     pub program: Option<String>,
+    /// The unit a timer, path or socket unit activates.
+    pub activates: Option<String>,
     pub user: Option<String>,
 }
 
@@ -97,6 +100,45 @@ pub fn parse_unit_exec(text: &str) -> Option<String> {
         })
         .map(|w| crate::root::basename(w).to_string())
         .next()
+}
+
+/// The unit a timer or path unit (`Unit=`, else the `.service` of the same
+/// name) or a socket unit (`Service=`, else the same name's `.service`)
+/// activates; `None` for other units. Pure.
+pub fn activated_unit(name: &str, text: &str) -> Option<String> {
+    let (stem, key) = if let Some(stem) = name.strip_suffix(".timer") {
+        (stem, "Unit=")
+    } else if let Some(stem) = name.strip_suffix(".path") {
+        (stem, "Unit=")
+    } else if let Some(stem) = name.strip_suffix(".socket") {
+        (stem, "Service=")
+    } else {
+        return None;
+    };
+    let named = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix(key))
+        .map(str::trim)
+        .rfind(|v| !v.is_empty());
+    Some(named.map_or_else(|| format!("{stem}.service"), str::to_string))
+}
+
+/// Gives timer, path and socket units the program of the unit they
+/// activate, from the same kind of directory and user.
+fn resolve_activations(entries: &mut [ServiceEntry]) {
+    let programs: BTreeMap<(&'static str, Option<String>, String), String> = entries
+        .iter()
+        .filter_map(|e| {
+            let program = e.program.clone()?;
+            Some(((e.kind, e.user.clone(), e.name.clone()), program))
+        })
+        .collect();
+    for entry in entries.iter_mut().filter(|e| e.program.is_none()) {
+        if let Some(target) = &entry.activates {
+            let key = (entry.kind, entry.user.clone(), target.clone());
+            entry.program = programs.get(&key).cloned();
+        }
+    }
 }
 
 /// Label and program basename of a launchd plist (XML or binary). Pure.
@@ -187,19 +229,20 @@ fn unit_dir(
             masked.insert(name);
             continue;
         }
-        let program = if vendor {
+        let text = if vendor {
             None
         } else {
-            root.read_string_capped(&path, DESKTOP_CAP)
-                .ok()
-                .and_then(|t| parse_unit_exec(&t))
+            root.read_string_capped(&path, DESKTOP_CAP).ok()
         };
+        let program = text.as_deref().and_then(parse_unit_exec);
+        let activates = text.as_deref().and_then(|t| activated_unit(&name, t));
         out.push(ServiceEntry {
             kind,
             enabled: Some(enabled.contains(&name)),
             name,
             path,
             program,
+            activates,
             user: user.map(str::to_string),
         });
     }
@@ -283,10 +326,12 @@ pub fn services(root: &HostRoot, homes: &[(String, Option<String>)]) -> Vec<Serv
                 path: link,
                 enabled: Some(true),
                 program: None,
+                activates: None,
                 user: owner.clone(),
             });
         }
     }
+    resolve_activations(&mut out);
     out.extend(sysv_scripts(root));
     out.extend(reboot_crontabs(root));
     let mut autostart_dirs: Vec<(String, Option<String>)> = paths::XDG_AUTOSTART_DIRS
@@ -314,6 +359,7 @@ pub fn services(root: &HostRoot, homes: &[(String, Option<String>)]) -> Vec<Serv
                 path,
                 enabled: Some(!disabled),
                 program,
+                activates: None,
                 user: owner.clone(),
             });
         }
@@ -350,6 +396,7 @@ pub fn services(root: &HostRoot, homes: &[(String, Option<String>)]) -> Vec<Serv
                 path,
                 enabled: Some(!disabled),
                 program,
+                activates: None,
                 user: owner.clone(),
             });
         }
@@ -382,6 +429,7 @@ fn sysv_scripts(root: &HostRoot) -> Vec<ServiceEntry> {
             path: join(paths::INIT_D, &name),
             enabled: Some(started.contains(&name)),
             program: Some(name.clone()),
+            activates: None,
             name,
             user: None,
         })
@@ -416,6 +464,7 @@ fn reboot_crontabs(root: &HostRoot) -> Vec<ServiceEntry> {
                 path: path.clone(),
                 enabled: Some(true),
                 program: Some(program),
+                activates: None,
                 user: user.clone(),
             });
         }
@@ -436,6 +485,27 @@ mod tests {
         let user = "@reboot /home/bob/bin/ngrok http 22\n@daily /usr/bin/x\n";
         assert_eq!(parse_reboot_entries(user, false), ["ngrok"]);
         assert!(parse_reboot_entries("garbage\n\0\n@reboot", false).is_empty());
+    }
+
+    #[test]
+    fn units_that_activate_others() {
+        assert_eq!(
+            activated_unit("sync.timer", "[Timer]\nOnBootSec=1min\n").as_deref(),
+            Some("sync.service")
+        );
+        assert_eq!(
+            activated_unit("sync.timer", "[Timer]\nUnit=upd.service\n").as_deref(),
+            Some("upd.service")
+        );
+        assert_eq!(
+            activated_unit("w.path", "[Path]\nPathChanged=/x\nUnit=y.service\n").as_deref(),
+            Some("y.service")
+        );
+        assert_eq!(
+            activated_unit("v.socket", "[Socket]\nService=vnc.service\n").as_deref(),
+            Some("vnc.service")
+        );
+        assert_eq!(activated_unit("v.service", "Unit=x.service"), None);
     }
 
     #[test]

@@ -85,7 +85,7 @@ pub fn remote_access_tool(sw: &Software, catalog: &Catalog) -> Option<ToolIndex>
         "deb" | "rpm" | "snap" | "flatpak" => catalog.by_package(&sw.name).to_vec(),
         "app" => catalog.by_bundle_id(&sw.name).to_vec(),
         "portable" => catalog.by_file_name(basename(&sw.name)),
-        "service" | "autostart" => catalog.by_service(&sw.name).to_vec(),
+        "service" | "autostart" => catalog.by_service(&sw.name),
         "browser_extension" => sw
             .name
             .rsplit_once(" (")

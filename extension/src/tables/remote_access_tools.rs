@@ -22,12 +22,13 @@
 //! root holding a macOS filesystem.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 
-use crate::catalog::{Catalog, Category, ToolIndex};
+use crate::catalog::{self, Catalog, Category, ToolIndex};
 use crate::host::snapshot::Snapshot;
 use crate::host::walk::{executable_format, Incomplete, WalkLimits, Walker, SCAN_INCOMPLETE};
-use crate::host::{config, identity, processes, services, sockets, usb};
+use crate::host::{config, identity, processes, services, sockets, ssh, usb};
 use crate::root::{join, paths, HostRoot};
 use crate::table::{flag, text, Column, ColumnType, GenerateContext, Row, Table, TableOutput};
 
@@ -162,6 +163,7 @@ impl Table for RemoteAccessTools {
         }
         if wanted("config") {
             collect_home_state(&mut scan);
+            collect_ssh_config(&mut scan);
         }
         if wanted("usb_device") {
             collect_usb(&mut scan);
@@ -350,6 +352,21 @@ fn collect_processes(
                 }
             }
         }
+        // Names with a per-install part (an instance id in the name).
+        if tools.is_empty() {
+            let names = process
+                .names()
+                .into_iter()
+                .chain(processes::argv_names(process.exe.as_deref(), argv));
+            for name in names {
+                let hits = scan.catalog.by_process_pattern(name);
+                if !hits.is_empty() {
+                    tools = hits;
+                    via = name.to_string();
+                    break;
+                }
+            }
+        }
         // Still nothing: the names without their disguises (case, version
         // and architecture suffixes, `.bin`, `memfd:`). Weaker evidence.
         let mut normalised = false;
@@ -365,6 +382,18 @@ fn collect_processes(
                     via = name.to_string();
                     normalised = true;
                     break;
+                }
+            }
+        }
+        // An OpenSSH client holding a reverse forward: the far side reaches
+        // this machine's services through it.
+        let mut reverse = None;
+        if tools.is_empty() && is_ssh_client(process, argv) {
+            let found = ssh::reverse_forwards(argv);
+            if !found.forwards.is_empty() {
+                if let Some(idx) = scan.catalog.index_of(paths::SSH_REVERSE_TUNNEL_TOOL) {
+                    tools.push(idx);
+                    reverse = Some(found);
                 }
             }
         }
@@ -446,6 +475,14 @@ fn collect_processes(
                 names.join(" and ")
             ));
         }
+        if let Some(found) = &reverse {
+            let forwards: Vec<String> = found.forwards.iter().map(|f| format!("-R {f}")).collect();
+            evidence.push_str(&format!(
+                " (a reverse SSH tunnel, {}, to {}: whoever holds that end reaches this machine through it)",
+                forwards.join(", "),
+                found.destination.as_deref().unwrap_or("an unnamed host")
+            ));
+        }
         if let Some(u) = &user {
             evidence.push_str(&format!(" as {u}"));
         }
@@ -464,6 +501,16 @@ fn collect_processes(
         );
     }
     matched
+}
+
+/// An OpenSSH client, by its executable, argv[0] or kernel name.
+fn is_ssh_client(process: &processes::Process, argv: &[String]) -> bool {
+    let argv0 = argv.first().map(|a| crate::root::basename(a));
+    process
+        .names()
+        .into_iter()
+        .chain(argv0)
+        .any(|name| name == "ssh")
 }
 
 fn collect_listeners(scan: &mut Scan<'_>, matched: &BTreeMap<i64, Vec<ToolIndex>>, pinned: bool) {
@@ -691,11 +738,15 @@ fn is_server_category(category: Category) -> bool {
 fn collect_services(scan: &mut Scan<'_>) {
     let host = scan.host;
     for entry in host.services() {
-        let mut tools = scan.catalog.by_service(&entry.name).to_vec();
+        let mut tools = scan.catalog.by_service(&entry.name);
         if tools.is_empty() {
             if let Some(template) = services::template_of(&entry.name) {
-                tools = scan.catalog.by_service(&template).to_vec();
+                tools = scan.catalog.by_service(&template);
             }
+        }
+        if tools.is_empty() && entry.kind == "sysv" {
+            // systemd runs an init script as the unit of the same name.
+            tools = scan.catalog.by_service(&format!("{}.service", entry.name));
         }
         if tools.is_empty() {
             if let Some(program) = &entry.program {
@@ -726,7 +777,10 @@ fn collect_services(scan: &mut Scan<'_>) {
             "xdg_autostart" => "XDG autostart entry",
             _ => "launchd job",
         };
-        let evidence = format!("{label} {} at {} ({state})", entry.name, entry.path);
+        let mut evidence = format!("{label} {} at {} ({state})", entry.name, entry.path);
+        if let (Some(target), Some(program)) = (&entry.activates, &entry.program) {
+            evidence.push_str(&format!(", which starts {target} running {program}"));
+        }
         let finding = Finding {
             evidence_type: if is_autostart { "autostart" } else { "service" },
             path: Some(entry.path.clone()),
@@ -867,16 +921,105 @@ fn collect_home_state(scan: &mut Scan<'_>) {
     }
 }
 
+/// Most ssh_config drop-ins read from `/etc/ssh/ssh_config.d`.
+const MAX_SSH_DROP_INS: usize = 256;
+const SSH_CONFIG_CAP: u64 = 16 << 20;
+
+/// `RemoteForward` in an ssh client configuration: every `ssh` to the host
+/// it names opens a reverse tunnel, without `-R` on its command line.
+/// `Include` is not followed.
+fn collect_ssh_config(scan: &mut Scan<'_>) {
+    let Some(idx) = scan.catalog.index_of(paths::SSH_REVERSE_TUNNEL_TOOL) else {
+        return;
+    };
+    let mut files: Vec<(String, Option<String>)> =
+        vec![(paths::SSH_CLIENT_CONFIG.to_string(), None)];
+    if let Ok(mut names) = scan
+        .root
+        .list_dir(paths::SSH_CLIENT_CONFIG_D, MAX_SSH_DROP_INS)
+    {
+        names.sort();
+        files.extend(
+            names
+                .iter()
+                .filter(|n| n.ends_with(".conf"))
+                .map(|n| (join(paths::SSH_CLIENT_CONFIG_D, n), None)),
+        );
+    }
+    for (home, owner) in &scan.host.accounts().homes {
+        files.push((join(home, paths::HOME_SSH_CONFIG), owner.clone()));
+    }
+    for (path, owner) in files {
+        // Streamed, so padding the file does not hide a line past a cap.
+        let Ok(file) = scan.root.open(&path) else {
+            continue;
+        };
+        let mut reader = std::io::BufReader::new(file.take(SSH_CONFIG_CAP));
+        let lines = std::iter::from_fn(|| {
+            let mut line = Vec::new();
+            match std::io::BufRead::read_until(&mut reader, b'\n', &mut line) {
+                Ok(0) | Err(_) => None,
+                Ok(_) => Some(String::from_utf8_lossy(&line).into_owned()),
+            }
+        });
+        let forwards = ssh::config_remote_forwards(lines);
+        if reader.get_ref().limit() == 0 {
+            scan.warnings.push(format!(
+                "{path}: only the first {} MiB of this ssh configuration were read",
+                SSH_CONFIG_CAP >> 20
+            ));
+        }
+        if forwards.is_empty() {
+            continue;
+        }
+        let listed: Vec<String> = forwards
+            .iter()
+            .map(|(block, spec)| match block {
+                Some(b) => format!("RemoteForward {spec} (under {b})"),
+                None => format!("RemoteForward {spec}"),
+            })
+            .collect();
+        let uid = scan
+            .root
+            .symlink_metadata(&path)
+            .ok()
+            .map(|m| std::os::unix::fs::MetadataExt::uid(&m));
+        scan.add(
+            &[idx],
+            Finding {
+                evidence_type: "config",
+                evidence: format!(
+                    "ssh client configuration {path} asks for reverse tunnels: {}",
+                    listed.join("; ")
+                ),
+                path: Some(path),
+                user: owner,
+                uid,
+                confidence: "medium",
+                ..Finding::default()
+            },
+        );
+    }
+}
+
 fn collect_files(scan: &mut Scan<'_>, ctx: &GenerateContext<'_>) {
-    // Install paths named by the catalog.
+    // Install paths named by the catalog; a pattern (a per-install id in a
+    // directory name) lists its parent directory.
     for (idx, tool) in scan.catalog.tools.iter().enumerate() {
         for path in tool.linux.paths.iter().chain(&tool.macos.paths) {
-            if scan.root.exists(path) {
+            let found = if catalog::is_pattern(path) {
+                expand_install_path(scan.root, path)
+            } else if scan.root.exists(path) {
+                vec![path.clone()]
+            } else {
+                Vec::new()
+            };
+            for path in found {
                 scan.findings.push(Finding {
                     tool: idx,
                     evidence_type: "file",
-                    path: Some(path.clone()),
                     evidence: format!("install path {path} exists"),
+                    path: Some(path),
                     confidence: "high",
                     ..Finding::default()
                 });
@@ -961,6 +1104,46 @@ fn collect_files(scan: &mut Scan<'_>, ctx: &GenerateContext<'_>) {
             },
         );
     }
+}
+
+/// Most names listed from one directory, and most paths one pattern yields.
+const PATTERN_DIR_CAP: usize = 10_000;
+const PATTERN_MATCH_CAP: usize = 64;
+
+/// The existing paths an install path pattern names: each pattern
+/// component lists its directory (at most [`PATTERN_DIR_CAP`] names) and
+/// keeps the names it matches, in order; at most [`PATTERN_MATCH_CAP`]
+/// paths. Links are not followed out of the root (every lookup goes
+/// through it).
+fn expand_install_path(root: &HostRoot, pattern: &str) -> Vec<String> {
+    let mut found = vec![String::new()];
+    for component in pattern.split('/').filter(|c| !c.is_empty()) {
+        let mut next = Vec::new();
+        for dir in &found {
+            let dir = if dir.is_empty() { "/" } else { dir.as_str() };
+            if !catalog::is_pattern(component) {
+                next.push(join(dir, component));
+                continue;
+            }
+            let Ok(glob) = glob::Pattern::new(component) else {
+                return Vec::new();
+            };
+            let Ok(mut names) = root.list_dir(dir, PATTERN_DIR_CAP) else {
+                continue;
+            };
+            names.sort();
+            next.extend(
+                names
+                    .iter()
+                    .filter(|n| glob.matches(n))
+                    .map(|n| join(dir, n)),
+            );
+        }
+        next.truncate(PATTERN_MATCH_CAP);
+        found = next;
+    }
+    found.retain(|p| !p.is_empty() && root.exists(p));
+    found
 }
 
 fn collect_usb(scan: &mut Scan<'_>) {
