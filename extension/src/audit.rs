@@ -220,17 +220,22 @@ pub fn audit(engine: &Engine) -> AuditReport {
 
 impl AuditReport {
     pub fn unapproved_tools(&self) -> usize {
+        self.unapproved_tool_ids().len()
+    }
+
+    /// Ids of the unapproved tools found with more than a port hint, sorted.
+    pub fn unapproved_tool_ids(&self) -> Vec<&str> {
         self.tables
             .iter()
             .filter(|t| t.name == "remote_access_tools")
             .filter_map(|t| t.result.as_ref().ok())
-            .map(|r| {
+            .flat_map(|r| {
                 summarise(r)
-                    .iter()
+                    .into_iter()
                     .filter(|s| !s.approved && !s.hint_only)
-                    .count()
+                    .map(|s| s.id)
             })
-            .sum()
+            .collect()
     }
 
     pub fn to_text(&self) -> String {
@@ -337,6 +342,7 @@ impl AuditReport {
             "root": self.root,
             "policy": self.policy,
             "unapproved_remote_access_tools": self.unapproved_tools(),
+            "unapproved_remote_access_tool_ids": self.unapproved_tool_ids(),
             "tables": tables,
         })
     }
