@@ -96,6 +96,10 @@ pub struct MacIndicators {
     /// Configuration and state the tool leaves in a home, relative to it.
     #[serde(default)]
     pub home_paths: Vec<String>,
+    /// Apple Developer Team IDs that sign the tool's executables, for
+    /// vendors whose team signs nothing but remote access software.
+    #[serde(default)]
+    pub team_ids: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -192,6 +196,7 @@ pub struct Catalog {
     by_normal_name: HashMap<String, Vec<ToolIndex>>,
     by_package: HashMap<String, Vec<ToolIndex>>,
     by_bundle_id: HashMap<String, Vec<ToolIndex>>,
+    by_team_id: HashMap<String, Vec<ToolIndex>>,
     /// systemd units, launchd labels and XDG autostart file names.
     by_service: HashMap<String, Vec<ToolIndex>>,
     /// Unit names, labels and autostart names with a per-install part
@@ -479,6 +484,28 @@ impl Catalog {
             for id in &tool.macos.bundle_ids {
                 push_index(&mut catalog.by_bundle_id, id.clone(), idx);
             }
+            for team in &tool.macos.team_ids {
+                if team.len() != 10
+                    || !team
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+                {
+                    problems.push(format!(
+                        "{}: team id {team:?} is not 10 capital letters and digits",
+                        tool.id
+                    ));
+                }
+                if let Some(other) = catalog.by_team_id.get(team).and_then(|t| t.first()) {
+                    if *other != idx {
+                        problems.push(format!(
+                            "{}: team id {team} is already {}'s (one tool per team)",
+                            tool.id,
+                            tools.get(*other).map_or("", |t| t.id.as_str())
+                        ));
+                    }
+                }
+                push_index(&mut catalog.by_team_id, team.clone(), idx);
+            }
             for svc in tool
                 .linux
                 .services
@@ -595,6 +622,29 @@ impl Catalog {
 
     pub fn by_bundle_id(&self, id: &str) -> &[ToolIndex] {
         self.by_bundle_id.get(id).map_or(&[], Vec::as_slice)
+    }
+
+    /// The tools a code signature names: by its signing identifier (a
+    /// catalog bundle id), else by its team.
+    pub fn by_signature(&self, signature: &crate::host::macho::Signature) -> Vec<ToolIndex> {
+        let by_identifier = signature
+            .identifier
+            .as_deref()
+            .map(|id| self.by_bundle_id(id).to_vec())
+            .unwrap_or_default();
+        if !by_identifier.is_empty() {
+            return by_identifier;
+        }
+        signature
+            .team_id
+            .as_deref()
+            .map(|t| self.by_team_id(t).to_vec())
+            .unwrap_or_default()
+    }
+
+    /// The tool whose vendor's Apple Developer Team signs its executables.
+    pub fn by_team_id(&self, team: &str) -> &[ToolIndex] {
+        self.by_team_id.get(team).map_or(&[], Vec::as_slice)
     }
 
     /// systemd unit, launchd label or XDG autostart file name: exact names,

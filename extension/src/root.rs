@@ -167,7 +167,7 @@ pub enum HostErrorKind {
 }
 
 impl HostError {
-    fn io(path: &str, err: io::Error) -> Self {
+    pub(crate) fn io(path: &str, err: io::Error) -> Self {
         HostError {
             path: path.to_string(),
             kind: HostErrorKind::Io(err),

@@ -513,3 +513,34 @@ fn cut_short_binary_plists_are_unknown_not_pass() {
     assert_eq!(status("macos_firewall"), "unknown");
     assert_eq!(status("gatekeeper"), "unknown");
 }
+
+#[test]
+fn signed_executables_in_the_macos_fixture_are_what_the_parser_expects() {
+    // The Mach-O files of renamed bundles in the fixture are the ones
+    // postern's own builder makes, so the fixture and the parser agree.
+    let root = fixture("macos_workstation").join("root/Applications");
+    for (file, identifier, team) in [
+        (
+            "Utilities/Disk Helper.app/Contents/MacOS/Disk Helper",
+            "com.teamviewer.TeamViewer",
+            "H7UGFBUGV6",
+        ),
+        (
+            "Sync Agent.app/Contents/MacOS/SyncAgent",
+            "com.example.syncagent",
+            "KHRWM533LU",
+        ),
+        (
+            "Notes Plus.app/Contents/MacOS/NotesPlus",
+            "com.example.notesplus",
+            "ABCDE12345",
+        ),
+    ] {
+        let bytes = std::fs::read(root.join(file)).expect(file);
+        assert_eq!(
+            bytes,
+            postern::host::macho::test_binary(identifier, Some(team)),
+            "{file}"
+        );
+    }
+}

@@ -44,6 +44,38 @@ pub fn parse_info_plist(bytes: &[u8]) -> Result<InfoPlist, String> {
     })
 }
 
+/// The code signature of a bundle's main executable (named by its
+/// `Info.plist`), read through the root with bounded reads; `None` when the
+/// bundle has no readable executable or it is not a signed Mach-O.
+pub fn signature(
+    root: &HostRoot,
+    bundle_path: &str,
+    executable: Option<&str>,
+) -> Option<crate::host::macho::Signature> {
+    let owned;
+    let executable = match executable {
+        Some(e) => e,
+        None => {
+            let plist = root
+                .read_capped(&format!("{bundle_path}/Contents/Info.plist"), PLIST_CAP)
+                .ok()?;
+            owned = parse_info_plist(&plist).ok()?.executable?;
+            owned.as_str()
+        }
+    };
+    if executable.is_empty() || executable.contains('/') || executable == ".." {
+        return None;
+    }
+    let path = format!("{bundle_path}/Contents/MacOS/{executable}");
+    match crate::host::macho::signature(root, &path) {
+        Ok(found) => found,
+        Err(e) => {
+            log::debug!("{e}");
+            None
+        }
+    }
+}
+
 fn apps_in(
     root: &HostRoot,
     dir: &str,

@@ -8,6 +8,7 @@ pub mod bundles;
 pub mod config;
 pub mod identity;
 pub mod install_logs;
+pub mod macho;
 pub mod packages;
 pub mod processes;
 pub mod rpm;

@@ -161,9 +161,16 @@ impl Table for NewSoftwareSinceEnrollment {
                 ("portable", Some(path)) => inventory::hash_file(ctx.root, path, ctx.identity),
                 _ => sw.sha256.clone(),
             };
-            let tool = remote_access_tool(&sw, ctx.catalog)
-                .and_then(|i| ctx.catalog.tool(i))
-                .map(|t| t.id.clone());
+            let mut tool = remote_access_tool(&sw, ctx.catalog);
+            if tool.is_none() && sw.source == "app" {
+                // Renamed in its Info.plist: its executable's signature.
+                tool = sw
+                    .path
+                    .as_deref()
+                    .and_then(|p| crate::host::bundles::signature(ctx.root, p, None))
+                    .and_then(|s| ctx.catalog.by_signature(&s).first().copied());
+            }
+            let tool = tool.and_then(|i| ctx.catalog.tool(i)).map(|t| t.id.clone());
             rows.push(vec![
                 text(sw.name),
                 sw.version,

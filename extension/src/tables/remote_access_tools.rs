@@ -28,7 +28,7 @@ use std::os::unix::fs::PermissionsExt;
 use crate::catalog::{self, Catalog, Category, ToolIndex};
 use crate::host::snapshot::Snapshot;
 use crate::host::walk::{executable_format, Incomplete, WalkLimits, Walker, SCAN_INCOMPLETE};
-use crate::host::{config, identity, processes, services, sockets, ssh, usb};
+use crate::host::{bundles, config, identity, macho, processes, services, sockets, ssh, usb};
 use crate::root::{join, paths, HostRoot};
 use crate::table::{flag, text, Column, ColumnType, GenerateContext, Row, Table, TableOutput};
 
@@ -706,16 +706,36 @@ fn collect_packages(scan: &mut Scan<'_>) {
 fn collect_bundles(scan: &mut Scan<'_>) {
     let found = scan.host.bundles();
     for b in found {
-        let tools = scan.catalog.by_bundle_id(&b.bundle_id).to_vec();
-        if tools.is_empty() {
-            continue;
-        }
-        let evidence = format!(
+        let mut tools = scan.catalog.by_bundle_id(&b.bundle_id).to_vec();
+        let mut confidence = "high";
+        let mut evidence = format!(
             "app bundle {} ({}) version {}",
             b.path,
             b.bundle_id,
             b.version.as_deref().unwrap_or("unknown")
         );
+        if tools.is_empty() {
+            // A bundle whose Info.plist names nothing known: its executable's
+            // code signature, which cannot be edited without breaking it.
+            let Some((signature, by)) = bundle_signature(scan, b) else {
+                continue;
+            };
+            tools = by;
+            let team = signature.team_id.as_deref().unwrap_or("none");
+            match signature.identifier.as_deref() {
+                Some(id) if !scan.catalog.by_bundle_id(id).is_empty() => {
+                    evidence.push_str(&format!(
+                        ", whose executable is signed as {id} (team {team}): a known tool under another bundle id"
+                    ));
+                }
+                _ => {
+                    confidence = "medium";
+                    evidence.push_str(&format!(
+                        ", whose executable is signed by team {team}, the vendor's Apple Developer Team"
+                    ));
+                }
+            }
+        }
         scan.add(
             &tools,
             Finding {
@@ -724,11 +744,23 @@ fn collect_bundles(scan: &mut Scan<'_>) {
                 version: b.version.clone(),
                 evidence,
                 user: b.user.clone(),
-                confidence: "high",
+                confidence,
                 ..Finding::default()
             },
         );
     }
+}
+
+/// The code signature of a bundle's main executable and the tools it names:
+/// by its signing identifier (a catalog bundle id), else by its team.
+fn bundle_signature(
+    scan: &Scan<'_>,
+    bundle: &bundles::Bundle,
+) -> Option<(macho::Signature, Vec<ToolIndex>)> {
+    let executable = bundle.executable.as_deref()?;
+    let signature = bundles::signature(scan.root, &bundle.path, Some(executable))?;
+    let tools = scan.catalog.by_signature(&signature);
+    (!tools.is_empty()).then_some((signature, tools))
 }
 
 fn is_server_category(category: Category) -> bool {
