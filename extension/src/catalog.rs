@@ -554,7 +554,12 @@ impl Catalog {
             }
         }
         if !markers.is_empty() {
-            match aho_corasick::AhoCorasick::new(&markers) {
+            // A DFA: a few hundred KiB for the catalog's markers, and the
+            // fastest search of the kinds (executables are read whole).
+            let built = aho_corasick::AhoCorasick::builder()
+                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+                .build(&markers);
+            match built {
                 Ok(matcher) => catalog.markers = Some(matcher),
                 Err(e) => problems.push(format!("binary markers: {e}")),
             }

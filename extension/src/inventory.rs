@@ -251,7 +251,7 @@ fn dpkg_list_times(root: &HostRoot) -> HashMap<String, i64> {
 }
 
 /// Executables and AppImages in user-writable places.
-fn portable(
+pub(crate) fn portable(
     host: &Snapshot<'_>,
     deadline: Deadline,
     incomplete: &mut Vec<Incomplete>,

@@ -38,6 +38,15 @@ fn live_engine() -> Engine {
 
 /// The process rows `remote_access_tools` reports for one pid.
 fn process_rows(pid: u32) -> Vec<serde_json::Value> {
+    // `spawn` can return while the child is still inside execve (glibc's
+    // posix_spawn resumes the parent once the old memory is released):
+    // the new executable is in place but its command line is not yet.
+    for _ in 0..200 {
+        if std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !c.is_empty()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let context =
         format!(r#"{{"constraints":[{{"name":"pid","list":[{{"op":2,"expr":"{pid}"}}]}}]}}"#);
     let result = live_engine()
@@ -86,7 +95,15 @@ fn finds_a_running_program_named_like_a_tool() {
 fn whole_table_answers_on_this_host() {
     let result = live_engine().generate("remote_access_tools", "").unwrap();
     for row in to_json(result.columns, &result.rows).as_array().unwrap() {
-        assert!(!row["tool_id"].as_str().unwrap().is_empty());
+        if row["tool_id"].as_str().unwrap().is_empty() {
+            // A row about the host: a search cut short, a hidden process.
+            assert!(
+                ["scan_incomplete", "hidden_process"]
+                    .contains(&row["evidence_type"].as_str().unwrap()),
+                "{row}"
+            );
+            continue;
+        }
         assert!(["0", "1"].contains(&row["approved"].as_str().unwrap()));
     }
 }

@@ -161,6 +161,8 @@ REAL_TOOLS = [
     "mkdir -p %s/.cargo/bin" % HOME,
     "cp $W/bore %s/.cargo/bin/cache-warm" % HOME,
     "ln %s/.cargo/bin/cache-warm %s/.cargo/bin/kworker-sync" % (HOME, HOME),
+    # A third copy that never runs, where pipx and npm put commands.
+    "mkdir -p %s/.local/bin && cp $W/bore %s/.local/bin/notes-sync" % (HOME, HOME),
     "chown -R 1000:1000 %s" % HOME,
     "setpriv --reuid=1000 --regid=1000 --clear-groups bash -c "
     "'exec -a \"[kworker/u8:3]\" %s/.cargo/bin/cache-warm server --min-port 20000 --max-port 20010' "
@@ -213,6 +215,12 @@ def test_real_tools_are_found_however_they_are_named(workdir):
     assert any(r["pid"] == str(client) and "192.0.2.1:7835" in r["evidence"]
                and r["confidence"] == "high"
                for r in rows_of(rows, "bore", "connection")), dump
+
+    # At rest, renamed and never run: what the file carries names it.
+    for path in (HOME + "/.local/bin/notes-sync", HOME + "/.cargo/bin/cache-warm"):
+        at_rest = [r for r in rows_of(rows, "bore", "file") if r["path"] == path]
+        assert at_rest and at_rest[0]["confidence"] == "high", (path, dump)
+        assert "carries bore's built-in markers" in at_rest[0]["evidence"], at_rest
 
     # The audit counts every one of them as unapproved.
     unapproved = set(audit["unapproved_remote_access_tool_ids"])

@@ -42,6 +42,43 @@ impl FileKey {
     }
 }
 
+/// Bytes read at a time when searching an executable.
+const CHUNK: usize = 1 << 20;
+
+/// Searches the first [`SCAN_CAP`] bytes of `file` for the automaton's
+/// patterns, a chunk at a time; each chunk starts with the last bytes of
+/// the one before (as many as the longest pattern, less one), so a pattern
+/// across a boundary is found. `found` gets each match's pattern id.
+fn search_chunks(
+    file: &File,
+    matcher: &aho_corasick::AhoCorasick,
+    found: &mut dyn FnMut(usize),
+) -> std::io::Result<()> {
+    let keep = matcher.max_pattern_len().saturating_sub(1);
+    let mut buf = vec![0u8; CHUNK + keep];
+    let mut carried = 0usize;
+    let mut reader = file.take(SCAN_CAP);
+    loop {
+        let n = match reader.read(buf.get_mut(carried..).unwrap_or_default()) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let filled = carried + n;
+        let window = buf.get(..filled).unwrap_or_default();
+        for m in matcher.find_iter(window) {
+            // A match wholly inside the carried bytes was seen last time.
+            if m.end() > carried {
+                found(m.pattern().as_usize());
+            }
+        }
+        let tail = filled.saturating_sub(keep);
+        buf.copy_within(tail..filled, 0);
+        carried = filled - tail;
+    }
+}
+
 /// What postern has learnt of each executable it read, kept for the life
 /// of the process (the engine holds one for all calls).
 #[derive(Debug, Default)]
@@ -62,14 +99,13 @@ impl IdentityCache {
             return Ok(known.clone());
         }
         let mut tools: Vec<ToolIndex> = Vec::new();
-        for found in matcher.stream_find_iter(file.take(SCAN_CAP)) {
-            let found = found?;
-            if let Some(&tool) = tool_of.get(found.pattern().as_usize()) {
+        search_chunks(file, matcher, &mut |pattern| {
+            if let Some(&tool) = tool_of.get(pattern) {
                 if !tools.contains(&tool) {
                     tools.push(tool);
                 }
             }
-        }
+        })?;
         tools.sort_unstable();
         let mut cache = self.lock();
         if cache.len() >= MAX_ENTRIES {
@@ -77,6 +113,27 @@ impl IdentityCache {
         }
         cache.insert(key, tools.clone());
         Ok(tools)
+    }
+
+    /// Like [`identify`](Self::identify), within a budget of bytes read
+    /// from disk: a file already known costs nothing; one that is not, and
+    /// whose scan would overrun `budget`, is left unread (`Ok(None)`).
+    pub fn identify_within(
+        &self,
+        file: &File,
+        catalog: &Catalog,
+        budget: &mut u64,
+    ) -> std::io::Result<Option<Vec<ToolIndex>>> {
+        let meta = file.metadata()?;
+        if self.lock().contains_key(&FileKey::of(&meta)) {
+            return self.identify(file, catalog).map(Some);
+        }
+        let cost = meta.len().min(SCAN_CAP);
+        if cost > *budget {
+            return Ok(None);
+        }
+        *budget -= cost;
+        self.identify(file, catalog).map(Some)
     }
 
     /// A digest of the open file (`digest` computes it), computed once per

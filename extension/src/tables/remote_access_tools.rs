@@ -160,6 +160,7 @@ impl Table for RemoteAccessTools {
         }
         if wanted("file") {
             collect_files(&mut scan, ctx);
+            collect_carried_identity(&mut scan, ctx);
         }
         if wanted("config") {
             collect_home_state(&mut scan);
@@ -229,14 +230,30 @@ impl NoToolRow {
     }
 }
 
+/// The area of an [`Incomplete`] for executables left unsearched for
+/// markers (the per-query read budget ran out).
+const CONTENT_IDENTITY_AREA: &str = "content identity";
+
 fn scan_incomplete_row(i: Incomplete) -> NoToolRow {
-    NoToolRow {
-        evidence_type: SCAN_INCOMPLETE,
-        evidence: format!(
+    let evidence = if i.area == CONTENT_IDENTITY_AREA {
+        format!(
+            "the search of executables for tools' markers stopped early: {}",
+            i.reason
+        )
+    } else {
+        format!(
             "the walk of {} for portable tools stopped early ({}): files beyond that point were not checked",
             i.area, i.reason
-        ),
-        path: i.area,
+        )
+    };
+    NoToolRow {
+        evidence_type: SCAN_INCOMPLETE,
+        evidence,
+        path: if i.area == CONTENT_IDENTITY_AREA {
+            String::new()
+        } else {
+            i.area
+        },
         pid: None,
         severity: "medium",
     }
@@ -1176,6 +1193,101 @@ fn expand_install_path(root: &HostRoot, pattern: &str) -> Vec<String> {
     }
     found.retain(|p| !p.is_empty() && root.exists(p));
     found
+}
+
+/// Bytes of executables at rest read per generate for their markers when
+/// the identity cache does not know them yet (a long-running extension
+/// reads each file version once; a cold CLI run stops here).
+const AT_REST_SCAN_BUDGET: u64 = 128 << 20;
+
+/// Executables in user places whose names say nothing, and which do not
+/// run: what they carry (a renamed tool waiting to be started).
+fn collect_carried_identity(scan: &mut Scan<'_>, ctx: &GenerateContext<'_>) {
+    if scan.catalog.binary_markers().is_none() {
+        return;
+    }
+    let mut incomplete = Vec::new();
+    let found = crate::inventory::portable(scan.host, ctx.deadline, &mut incomplete);
+    for i in incomplete {
+        if !scan.incomplete.iter().any(|known| known.area == i.area) {
+            scan.incomplete.push(i);
+        }
+    }
+    // The likeliest first, while the budget lasts: files a user (not root)
+    // owns or can write, then smaller before larger.
+    // (Metadata only: thousands of files are never held open at once.)
+    let mut candidates: Vec<(bool, u64, crate::inventory::Software)> = found
+        .into_iter()
+        .filter(|sw| scan.catalog.by_file_name(&sw.name).is_empty()) // reported by name
+        .filter_map(|sw| {
+            let meta = scan.root.metadata(sw.path.as_deref()?).ok()?;
+            use std::os::unix::fs::MetadataExt;
+            let trusted = meta.uid() == 0 && meta.mode() & 0o022 == 0;
+            Some((trusted, meta.len(), sw))
+        })
+        .collect();
+    candidates.sort_by_key(|(trusted, size, sw)| (*trusted, *size, sw.path.clone()));
+    let mut budget = AT_REST_SCAN_BUDGET;
+    let mut unread = 0usize;
+    for (_, size, sw) in candidates {
+        let Some(path) = sw.path else {
+            continue;
+        };
+        let Ok(file) = scan.root.open(&path) else {
+            continue;
+        };
+        if crate::root::is_this_program(&file) {
+            continue;
+        }
+        let tools = match ctx
+            .identity
+            .identify_within(&file, scan.catalog, &mut budget)
+        {
+            Ok(Some(tools)) => tools,
+            Ok(None) => {
+                unread += 1;
+                continue;
+            }
+            Err(e) => {
+                log::debug!("{path}: {e}");
+                continue;
+            }
+        };
+        if tools.is_empty() {
+            continue;
+        }
+        let names: Vec<&str> = tools.iter().map(|t| scan.tool_name(*t)).collect();
+        let uid = file
+            .metadata()
+            .ok()
+            .map(|m| std::os::unix::fs::MetadataExt::uid(&m));
+        scan.add(
+            &tools,
+            Finding {
+                evidence_type: "file",
+                evidence: format!(
+                    "{} file {path} ({size} bytes) carries {}'s built-in markers, whatever it is called",
+                    sw.publisher.as_deref().unwrap_or("executable"),
+                    names.join(" and ")
+                ),
+                path: Some(path),
+                user: sw.installed_by,
+                uid,
+                confidence: "high",
+                ..Finding::default()
+            },
+        );
+    }
+    if unread > 0 {
+        scan.incomplete.push(Incomplete {
+            area: CONTENT_IDENTITY_AREA.to_string(),
+            reason: format!(
+                "{unread} executables in user places were not read, {} MiB having been read \
+                 in this query; a running extension reads the rest in later queries",
+                AT_REST_SCAN_BUDGET >> 20
+            ),
+        });
+    }
 }
 
 fn collect_usb(scan: &mut Scan<'_>) {
