@@ -258,6 +258,50 @@ mod tests {
     }
 
     #[test]
+    fn a_marker_across_a_chunk_boundary_is_found_and_the_budget_holds() -> std::io::Result<()> {
+        let catalog = Catalog::from_sources(&[("t.json", CATALOG)])
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let marker = b"postern-test-marker";
+        for split in [1, marker.len() / 2, marker.len() - 1] {
+            let cache = IdentityCache::default();
+            let mut file = tempfile::NamedTempFile::new()?;
+            file.write_all(&vec![0u8; CHUNK - split])?;
+            file.write_all(marker)?;
+            file.write_all(&vec![0u8; 10])?;
+            file.flush()?;
+            assert_eq!(
+                cache.identify(&File::open(file.path())?, &catalog)?,
+                [0],
+                "{split}"
+            );
+            // Known now: free, whatever the budget.
+            let mut budget = 0;
+            assert_eq!(
+                cache.identify_within(&File::open(file.path())?, &catalog, &mut budget)?,
+                Some(vec![0])
+            );
+        }
+        // Not known and larger than what is left: left unread.
+        let cache = IdentityCache::default();
+        let mut big = tempfile::NamedTempFile::new()?;
+        big.write_all(&[0u8; 4096])?;
+        big.flush()?;
+        let mut budget = 4095;
+        assert_eq!(
+            cache.identify_within(&File::open(big.path())?, &catalog, &mut budget)?,
+            None
+        );
+        assert_eq!((budget, cache.len()), (4095, 0));
+        let mut budget = 5000;
+        assert_eq!(
+            cache.identify_within(&File::open(big.path())?, &catalog, &mut budget)?,
+            Some(Vec::new())
+        );
+        assert_eq!(budget, 5000 - 4096);
+        Ok(())
+    }
+
+    #[test]
     fn a_digest_is_computed_once_per_file_version() -> std::io::Result<()> {
         let cache = IdentityCache::default();
         let mut file = tempfile::NamedTempFile::new()?;
