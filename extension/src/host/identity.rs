@@ -267,7 +267,7 @@ mod tests {
             let mut file = tempfile::NamedTempFile::new()?;
             file.write_all(&vec![0u8; CHUNK - split])?;
             file.write_all(marker)?;
-            file.write_all(&vec![0u8; 10])?;
+            file.write_all(&[0u8; 10])?;
             file.flush()?;
             assert_eq!(
                 cache.identify(&File::open(file.path())?, &catalog)?,
