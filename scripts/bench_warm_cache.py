@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """new_software_since_enrollment in osquery mode, cold and warm, against
-`zcat -f /var/log/dpkg.log*` plus `dpkg-query -W` on this machine.
+`zcat -f /var/log/dpkg.log*` plus `dpkg-query -W` on this machine; and
+remote_access_tools, cold and warm, against `ps -eo pid,comm,args` plus
+`dpkg-query -W` (the executables at rest are searched for tools' markers
+on its first call, then answered from the identity cache).
 
-    cargo build --release && .venv/bin/python scripts/bench_warm_cache.py [--runs 9] [--files 15]
+    cargo build --release && .venv/bin/python scripts/bench_warm_cache.py [--runs 9] [--files 15] [--processes 2000]
 
 postern runs in osquery mode against tests/e2e/fake_osquery.py; once its
 first run has recorded the enrollment baseline, --files portable executables
@@ -38,12 +41,20 @@ def baseline_cmd():
                    shell=True, check=True)
 
 
+def ps_baseline_cmd():
+    subprocess.run("ps -eo pid,comm,args > /dev/null; dpkg-query -W > /dev/null",
+                   shell=True, check=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=9)
     ap.add_argument("--files", type=int, default=15)
     ap.add_argument("--bin", default=os.path.join(REPO, "target", "release", "postern"))
+    ap.add_argument("--processes", type=int, default=0,
+                    help="extra processes running during the measures (bench.py uses 2000)")
     args = ap.parse_args()
+    extra = [subprocess.Popen(["sleep", "3600"]) for _ in range(args.processes)]
     os.environ["POSTERN_BIN"] = args.bin
 
     work = tempfile.mkdtemp(prefix="pst")
@@ -77,7 +88,23 @@ def main():
         print("| the same, later calls (warm; median of %d) | %.1f |" % (args.runs, warm))
         print("| zcat -f /var/log/dpkg.log* + dpkg-query -W (median of %d) | %.1f |" % (args.runs, base))
         print("ratio cold %.2f, warm %.2f" % (cold / base, warm / base))
+
+        def rat():
+            resp = generate(path, "remote_access_tools")
+            assert resp.status.code == 0, resp.status.message
+            return resp.response
+
+        rat_cold, _ = timed(rat)
+        rat_warm = statistics.median(timed(rat)[0] for _ in range(args.runs))
+        ps_base = statistics.median(timed(ps_baseline_cmd)[0] for _ in range(args.runs))
+        print("| remote_access_tools, first call (cold identity cache) | %.1f |" % rat_cold)
+        print("| the same, later calls (warm; median of %d) | %.1f |" % (args.runs, rat_warm))
+        print("| ps -eo pid,comm,args + dpkg-query -W (median of %d) | %.1f |" % (args.runs, ps_base))
+        print("ratio cold %.2f, warm %.2f" % (rat_cold / ps_base, rat_warm / ps_base))
     finally:
+        for p in extra:
+            p.kill()
+            p.wait()
         ext.stop()
         core.stop()
         shutil.rmtree(files, ignore_errors=True)

@@ -1201,7 +1201,10 @@ fn expand_install_path(root: &HostRoot, pattern: &str) -> Vec<String> {
 const AT_REST_SCAN_BUDGET: u64 = 128 << 20;
 
 /// Executables in user places whose names say nothing, and which do not
-/// run: what they carry (a renamed tool waiting to be started).
+/// run: what they carry (a renamed tool waiting to be started). Like
+/// running programs, only files a user could have put there: in a home or
+/// a temporary directory, owned by a user other than root, or writable by
+/// others.
 fn collect_carried_identity(scan: &mut Scan<'_>, ctx: &GenerateContext<'_>) {
     if scan.catalog.binary_markers().is_none() {
         return;
@@ -1220,8 +1223,14 @@ fn collect_carried_identity(scan: &mut Scan<'_>, ctx: &GenerateContext<'_>) {
         .into_iter()
         .filter(|sw| scan.catalog.by_file_name(&sw.name).is_empty()) // reported by name
         .filter_map(|sw| {
-            let meta = scan.root.metadata(sw.path.as_deref()?).ok()?;
+            let path = sw.path.as_deref()?;
+            let meta = scan.root.metadata(path).ok()?;
             use std::os::unix::fs::MetadataExt;
+            // As for running programs: what a user could have put there
+            // (root's own files in /opt or /usr/local/bin are not read).
+            if !identity::worth_identifying(path, false, meta.uid(), meta.mode()) {
+                return None;
+            }
             let trusted = meta.uid() == 0 && meta.mode() & 0o022 == 0;
             Some((trusted, meta.len(), sw))
         })
