@@ -345,6 +345,46 @@ fn a_renamed_tool_is_known_by_what_its_executable_carries() {
 }
 
 #[test]
+fn a_renamed_binary_is_known_by_its_elf_package_note() {
+    // A program built the way Fedora builds every binary, with the ELF
+    // package metadata note naming the package it came from: here a
+    // catalog package, x11vnc. Compiled by gcc, renamed, run as a kernel
+    // thread's name.
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("note.c");
+    std::fs::write(
+        &source,
+        r#"#include <unistd.h>
+__attribute__((used, section(".note.package"), aligned(4)))
+static const struct { unsigned n, d, t; char name[4]; char desc[64]; } pkg =
+    {4, 64, 0xcafe1a7e, "FDO", "{\"type\":\"deb\",\"name\":\"x11vnc\",\"version\":\"0.9.16\"}"};
+int main(void) { sleep(30); return 0; }
+"#,
+    )
+    .unwrap();
+    let program = dir.path().join("dbus-session-helper");
+    let built = Command::new("gcc")
+        .arg("-O2")
+        .arg("-o")
+        .arg(&program)
+        .arg(&source)
+        .status()
+        .expect("gcc (the machine's C compiler) runs");
+    assert!(built.success());
+    let child = Killed(spawn_copied(Command::new(&program).arg0("kworker/2:0")));
+    let process = process_rows(child.0.id());
+    assert_eq!(process.len(), 1, "{process:?}");
+    assert_eq!(process[0]["tool_id"], "x11vnc");
+    assert_eq!(process[0]["confidence"], "high");
+    let evidence = process[0]["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains("is from the deb package x11vnc 0.9.16 (its ELF package note)"),
+        "{evidence}"
+    );
+}
+
+#[test]
 fn a_tool_run_from_an_anonymous_memfd_is_known_by_its_content() {
     use std::io::Write;
     use std::os::fd::AsRawFd;

@@ -79,40 +79,63 @@ fn search_chunks(
     }
 }
 
+/// What an executable's content says it is, whatever its name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// Catalog tools it names.
+    pub tools: Vec<ToolIndex>,
+    /// The package its ELF package note names, when that is what named the
+    /// tools (no marker did).
+    pub package: Option<crate::host::elf::PackageNote>,
+}
+
 /// What postern has learnt of each executable it read, kept for the life
 /// of the process (the engine holds one for all calls).
 #[derive(Debug, Default)]
 pub struct IdentityCache {
-    tools: Mutex<HashMap<FileKey, Vec<ToolIndex>>>,
+    tools: Mutex<HashMap<FileKey, Identity>>,
     digests: Mutex<HashMap<FileKey, Option<String>>>,
 }
 
 impl IdentityCache {
-    /// The tools whose markers the open executable carries. Read once per
-    /// file version; the same version is answered from memory afterwards.
-    pub fn identify(&self, file: &File, catalog: &Catalog) -> std::io::Result<Vec<ToolIndex>> {
-        let Some((matcher, tool_of)) = catalog.binary_markers() else {
-            return Ok(Vec::new());
-        };
+    /// The tools the open executable names: by the markers it carries,
+    /// else by the package its ELF package note names. Read once per file
+    /// version; the same version is answered from memory afterwards.
+    pub fn identify(&self, file: &File, catalog: &Catalog) -> std::io::Result<Identity> {
         let key = FileKey::of(&file.metadata()?);
         if let Some(known) = self.lock().get(&key) {
             return Ok(known.clone());
         }
         let mut tools: Vec<ToolIndex> = Vec::new();
-        search_chunks(file, matcher, &mut |pattern| {
-            if let Some(&tool) = tool_of.get(pattern) {
-                if !tools.contains(&tool) {
-                    tools.push(tool);
+        if let Some((matcher, tool_of)) = catalog.binary_markers() {
+            search_chunks(file, matcher, &mut |pattern| {
+                if let Some(&tool) = tool_of.get(pattern) {
+                    if !tools.contains(&tool) {
+                        tools.push(tool);
+                    }
+                }
+            })?;
+        }
+        tools.sort_unstable();
+        let mut identity = Identity {
+            tools,
+            package: None,
+        };
+        if identity.tools.is_empty() {
+            if let Some(note) = crate::host::elf::package_note(file) {
+                let by_package = catalog.by_package(&note.name).to_vec();
+                if !by_package.is_empty() {
+                    identity.tools = by_package;
+                    identity.package = Some(note);
                 }
             }
-        })?;
-        tools.sort_unstable();
+        }
         let mut cache = self.lock();
         if cache.len() >= MAX_ENTRIES {
             cache.clear();
         }
-        cache.insert(key, tools.clone());
-        Ok(tools)
+        cache.insert(key, identity.clone());
+        Ok(identity)
     }
 
     /// Like [`identify`](Self::identify), within a budget of bytes read
@@ -123,7 +146,7 @@ impl IdentityCache {
         file: &File,
         catalog: &Catalog,
         budget: &mut u64,
-    ) -> std::io::Result<Option<Vec<ToolIndex>>> {
+    ) -> std::io::Result<Option<Identity>> {
         let meta = file.metadata()?;
         if self.lock().contains_key(&FileKey::of(&meta)) {
             return self.identify(file, catalog).map(Some);
@@ -174,7 +197,7 @@ impl IdentityCache {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<FileKey, Vec<ToolIndex>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<FileKey, Identity>> {
         self.tools.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -241,10 +264,13 @@ mod tests {
         file.write_all(b"..postern-test-marker..")?;
         file.flush()?;
         let opened = File::open(file.path())?;
-        assert_eq!(cache.identify(&opened, &catalog)?, [0]);
+        assert_eq!(cache.identify(&opened, &catalog)?.tools, [0]);
         assert_eq!(cache.len(), 1);
         // The same version is answered from memory.
-        assert_eq!(cache.identify(&File::open(file.path())?, &catalog)?, [0]);
+        assert_eq!(
+            cache.identify(&File::open(file.path())?, &catalog)?.tools,
+            [0]
+        );
         assert_eq!(cache.len(), 1);
         // A changed file is a new version, read again.
         let mut plain = tempfile::NamedTempFile::new()?;
@@ -252,6 +278,7 @@ mod tests {
         plain.flush()?;
         assert!(cache
             .identify(&File::open(plain.path())?, &catalog)?
+            .tools
             .is_empty());
         assert_eq!(cache.len(), 2);
         Ok(())
@@ -270,14 +297,16 @@ mod tests {
             file.write_all(&[0u8; 10])?;
             file.flush()?;
             assert_eq!(
-                cache.identify(&File::open(file.path())?, &catalog)?,
+                cache.identify(&File::open(file.path())?, &catalog)?.tools,
                 [0],
                 "{split}"
             );
             // Known now: free, whatever the budget.
             let mut budget = 0;
             assert_eq!(
-                cache.identify_within(&File::open(file.path())?, &catalog, &mut budget)?,
+                cache
+                    .identify_within(&File::open(file.path())?, &catalog, &mut budget)?
+                    .map(|i| i.tools),
                 Some(vec![0])
             );
         }
@@ -295,9 +324,43 @@ mod tests {
         let mut budget = 5000;
         assert_eq!(
             cache.identify_within(&File::open(big.path())?, &catalog, &mut budget)?,
-            Some(Vec::new())
+            Some(Identity::default())
         );
         assert_eq!(budget, 5000 - 4096);
+        Ok(())
+    }
+
+    #[test]
+    fn a_binary_without_markers_is_named_by_its_package_note() -> std::io::Result<()> {
+        let catalog = Catalog::from_sources(&[(
+            "t.json",
+            r#"[{"id": "tigervnc", "name": "TigerVNC", "vendor": "v", "category": "vnc_server",
+                "severity": "high", "description": "d.", "references": ["https://example.org/"],
+                "linux": {"packages": ["tigervnc-server"]}}]"#,
+        )])
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let cache = IdentityCache::default();
+        let mut file = tempfile::NamedTempFile::new()?;
+        file.write_all(&crate::host::elf::test_binary(
+            r#"{"type":"rpm","name":"tigervnc-server","version":"1.13.1"}"#,
+        ))?;
+        file.flush()?;
+        let found = cache.identify(&File::open(file.path())?, &catalog)?;
+        assert_eq!(found.tools, [0]);
+        assert_eq!(
+            found.package.map(|p| p.name).as_deref(),
+            Some("tigervnc-server")
+        );
+        // A package the catalog does not know names nothing.
+        let mut other = tempfile::NamedTempFile::new()?;
+        other.write_all(&crate::host::elf::test_binary(
+            r#"{"type":"rpm","name":"bash"}"#,
+        ))?;
+        other.flush()?;
+        assert_eq!(
+            cache.identify(&File::open(other.path())?, &catalog)?,
+            Identity::default()
+        );
         Ok(())
     }
 

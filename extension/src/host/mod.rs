@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod browsers;
 pub mod bundles;
 pub mod config;
+pub mod elf;
 pub mod identity;
 pub mod install_logs;
 pub mod macho;

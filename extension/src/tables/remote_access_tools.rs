@@ -416,7 +416,7 @@ fn collect_processes(
         }
         // Still nothing, and the program runs from where people hide things
         // (a home, /tmp, /opt, memory): what its executable carries.
-        let mut carries = false;
+        let mut carries: Option<identity::Identity> = None;
         if tools.is_empty()
             && process
                 .exe
@@ -439,9 +439,9 @@ fn collect_processes(
             });
             if let Some(exe) = exe {
                 match ctx.identity.identify(&exe, scan.catalog) {
-                    Ok(found) if !found.is_empty() => {
-                        tools = found;
-                        carries = true;
+                    Ok(found) if !found.tools.is_empty() => {
+                        tools = found.tools.clone();
+                        carries = Some(found);
                     }
                     Ok(_) => {}
                     Err(e) => log::debug!("pid {}: cannot read its executable: {e}", process.pid),
@@ -485,11 +485,10 @@ fn collect_processes(
                 " (named {via}: a tool's name with its case, version or suffix changed)"
             ));
         }
-        if carries {
-            let names: Vec<&str> = tools.iter().map(|t| scan.tool_name(*t)).collect();
+        if let Some(found) = &carries {
             evidence.push_str(&format!(
-                " (its executable carries {}'s built-in markers, whatever it is called)",
-                names.join(" and ")
+                " (its executable {}, whatever it is called)",
+                identity_words(scan, found)
             ));
         }
         if let Some(found) = &reverse {
@@ -1195,6 +1194,30 @@ fn expand_install_path(root: &HostRoot, pattern: &str) -> Vec<String> {
     found
 }
 
+/// How an executable's content names its tools, for evidence: "carries
+/// bore's built-in markers", or "is from the rpm package tigervnc-server
+/// 1.13.1 (its ELF package note)".
+fn identity_words(scan: &Scan<'_>, found: &identity::Identity) -> String {
+    if let Some(note) = &found.package {
+        let version = note
+            .version
+            .as_deref()
+            .map(|v| format!(" {v}"))
+            .unwrap_or_default();
+        return format!(
+            "is from the {} package {}{version} (its ELF package note)",
+            if note.kind.is_empty() {
+                "unknown"
+            } else {
+                &note.kind
+            },
+            note.name
+        );
+    }
+    let names: Vec<&str> = found.tools.iter().map(|t| scan.tool_name(*t)).collect();
+    format!("carries {}'s built-in markers", names.join(" and "))
+}
+
 /// Bytes of executables at rest read per generate for their markers when
 /// the identity cache does not know them yet (a long-running extension
 /// reads each file version once; a cold CLI run stops here).
@@ -1248,11 +1271,11 @@ fn collect_carried_identity(scan: &mut Scan<'_>, ctx: &GenerateContext<'_>) {
         if crate::root::is_this_program(&file) {
             continue;
         }
-        let tools = match ctx
+        let found = match ctx
             .identity
             .identify_within(&file, scan.catalog, &mut budget)
         {
-            Ok(Some(tools)) => tools,
+            Ok(Some(found)) => found,
             Ok(None) => {
                 unread += 1;
                 continue;
@@ -1262,22 +1285,21 @@ fn collect_carried_identity(scan: &mut Scan<'_>, ctx: &GenerateContext<'_>) {
                 continue;
             }
         };
-        if tools.is_empty() {
+        if found.tools.is_empty() {
             continue;
         }
-        let names: Vec<&str> = tools.iter().map(|t| scan.tool_name(*t)).collect();
         let uid = file
             .metadata()
             .ok()
             .map(|m| std::os::unix::fs::MetadataExt::uid(&m));
         scan.add(
-            &tools,
+            &found.tools,
             Finding {
                 evidence_type: "file",
                 evidence: format!(
-                    "{} file {path} ({size} bytes) carries {}'s built-in markers, whatever it is called",
+                    "{} file {path} ({size} bytes) {}, whatever it is called",
                     sw.publisher.as_deref().unwrap_or("executable"),
-                    names.join(" and ")
+                    identity_words(scan, &found)
                 ),
                 path: Some(path),
                 user: sw.installed_by,
