@@ -87,6 +87,36 @@ pub struct Identity {
     /// The package its ELF package note names, when that is what named the
     /// tools (no marker did).
     pub package: Option<crate::host::elf::PackageNote>,
+    /// The desktop entry embedded in an AppImage, when that is what named
+    /// the tools.
+    pub desktop: Option<crate::host::appimage::DesktopEntry>,
+}
+
+/// Whether the open file is an AppImage (its first bytes, read in place).
+fn is_appimage(file: &File) -> bool {
+    use std::os::unix::fs::FileExt;
+    let mut head = [0u8; 16];
+    let n = file.read_at(&mut head, 0).unwrap_or(0);
+    crate::host::appimage::is_appimage(head.get(..n).unwrap_or_default())
+}
+
+/// The tools an AppImage's embedded desktop entry names: by its program
+/// (`Exec=`), else by its `Name=`, as executable names are matched.
+fn by_desktop_entry(
+    catalog: &Catalog,
+    entry: &crate::host::appimage::DesktopEntry,
+) -> Vec<ToolIndex> {
+    for name in entry.exec.iter().chain(&entry.name) {
+        let exact = catalog.by_process_name(name);
+        if !exact.is_empty() {
+            return exact.to_vec();
+        }
+        let normal = catalog.by_normal_name(name);
+        if !normal.is_empty() {
+            return normal.to_vec();
+        }
+    }
+    Vec::new()
 }
 
 /// What postern has learnt of each executable it read, kept for the life
@@ -106,6 +136,23 @@ impl IdentityCache {
         if let Some(known) = self.lock().get(&key) {
             return Ok(known.clone());
         }
+        if is_appimage(file) {
+            // Its payload is compressed: no marker shows; its desktop entry
+            // says what it is.
+            let mut identity = Identity::default();
+            match crate::host::appimage::desktop_entry(file) {
+                Ok(Some(entry)) => {
+                    identity.tools = by_desktop_entry(catalog, &entry);
+                    if !identity.tools.is_empty() {
+                        identity.desktop = Some(entry);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => log::debug!("AppImage not read: {e}"),
+            }
+            self.remember(key, &identity);
+            return Ok(identity);
+        }
         let mut tools: Vec<ToolIndex> = Vec::new();
         if let Some((matcher, tool_of)) = catalog.binary_markers() {
             search_chunks(file, matcher, &mut |pattern| {
@@ -119,7 +166,7 @@ impl IdentityCache {
         tools.sort_unstable();
         let mut identity = Identity {
             tools,
-            package: None,
+            ..Identity::default()
         };
         if identity.tools.is_empty() {
             if let Some(note) = crate::host::elf::package_note(file) {
@@ -130,12 +177,16 @@ impl IdentityCache {
                 }
             }
         }
+        self.remember(key, &identity);
+        Ok(identity)
+    }
+
+    fn remember(&self, key: FileKey, identity: &Identity) {
         let mut cache = self.lock();
         if cache.len() >= MAX_ENTRIES {
             cache.clear();
         }
         cache.insert(key, identity.clone());
-        Ok(identity)
     }
 
     /// Like [`identify`](Self::identify), within a budget of bytes read
@@ -151,7 +202,13 @@ impl IdentityCache {
         if self.lock().contains_key(&FileKey::of(&meta)) {
             return self.identify(file, catalog).map(Some);
         }
-        let cost = meta.len().min(SCAN_CAP);
+        // An AppImage costs its desktop entry (a few small reads), not a
+        // search of its compressed payload.
+        let cost = if is_appimage(file) {
+            0
+        } else {
+            meta.len().min(SCAN_CAP)
+        };
         if cost > *budget {
             return Ok(None);
         }
@@ -360,6 +417,36 @@ mod tests {
         assert_eq!(
             cache.identify(&File::open(other.path())?, &catalog)?,
             Identity::default()
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_renamed_appimage_is_named_by_its_desktop_entry() -> std::io::Result<()> {
+        let catalog = Catalog::from_sources(&[(
+            "t.json",
+            r#"[{"id": "rustdesk", "name": "RustDesk", "vendor": "v", "category": "remote_desktop",
+                "severity": "high", "description": "d.", "references": ["https://example.org/"],
+                "linux": {"process_names": ["rustdesk"]}}]"#,
+        )])
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let image = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/host/testdata/appimage/gzip-file.AppImage");
+        let cache = IdentityCache::default();
+        let found = cache.identify(&File::open(&image)?, &catalog)?;
+        assert_eq!(found.tools, [0]);
+        assert_eq!(
+            found.desktop.map(|d| d.file).as_deref(),
+            Some("rustdesk.desktop")
+        );
+        // Its cost against a budget is its desktop entry, not its size.
+        let other = IdentityCache::default();
+        let mut budget = 0;
+        assert_eq!(
+            other
+                .identify_within(&File::open(&image)?, &catalog, &mut budget)?
+                .map(|i| i.tools),
+            Some(vec![0])
         );
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! I/O that feeds them. Tables combine these facts with the catalogs.
 
 pub mod accounts;
+pub mod appimage;
 pub mod browsers;
 pub mod bundles;
 pub mod config;

@@ -1215,6 +1215,15 @@ fn identity_words(scan: &Scan<'_>, found: &identity::Identity) -> String {
         );
     }
     let names: Vec<&str> = found.tools.iter().map(|t| scan.tool_name(*t)).collect();
+    if let Some(entry) = &found.desktop {
+        return format!(
+            "is an AppImage whose embedded desktop entry {} names {} (Name={}, Exec={})",
+            entry.file,
+            names.join(" and "),
+            entry.name.as_deref().unwrap_or(""),
+            entry.exec.as_deref().unwrap_or("")
+        );
+    }
     format!("carries {}'s built-in markers", names.join(" and "))
 }
 
