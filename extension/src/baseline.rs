@@ -344,6 +344,7 @@ pub fn record(
     let items = crate::inventory::collect(
         &snapshot,
         crate::table::Deadline::none(),
+        &crate::host::identity::IdentityCache::default(),
         &mut warnings,
         &mut incomplete,
     )

@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::baseline::{hex, Item};
 use crate::host::browsers;
+use crate::host::identity::{FileKey, IdentityCache};
 use crate::host::install_logs::{self, InstallRecord};
 use crate::host::snapshot::Snapshot;
 use crate::host::walk::{executable_format, Incomplete, WalkLimits, Walker};
@@ -138,15 +139,29 @@ fn worth_opening(name: &str, mode: u32) -> bool {
 pub fn collect(
     host: &Snapshot<'_>,
     deadline: Deadline,
+    cache: &IdentityCache,
     warnings: &mut Vec<String>,
     incomplete: &mut Vec<Incomplete>,
 ) -> Vec<Software> {
     let root = host.root();
-    let tz = install_logs::host_time_zone(root, warnings);
-    let records = install_logs::install_records(root, &tz, warnings);
+    // dpkg's and APT's logs are read and parsed again only when one of them
+    // (or the host's time zone) changes; a running extension answers later
+    // calls from memory.
+    let version = |p: &str| root.metadata(p).ok().map(|m| FileKey::of(&m));
+    let mut log_versions = vec![version(paths::LOCALTIME)];
+    let log_files = install_logs::log_files(root);
+    log_versions.extend(log_files.iter().map(|p| version(p)));
+    let parsed = cache.derived("install_records", log_versions, || {
+        let mut found = Vec::new();
+        let tz = install_logs::host_time_zone(root, &mut found);
+        let records = install_logs::install_records(root, &tz, &mut found);
+        (records, found)
+    });
+    let (records, log_warnings) = &*parsed;
+    warnings.extend(log_warnings.iter().cloned());
     // `.list` file times, for packages the logs do not mention: one listing
     // of dpkg's info directory instead of a path lookup per package.
-    let mut list_times: Option<HashMap<String, i64>> = None;
+    let mut list_times: Option<std::sync::Arc<HashMap<String, i64>>> = None;
     let mut out = Vec::new();
     for p in host.packages() {
         let mut sw = Software {
@@ -167,7 +182,13 @@ pub fn collect(
                     .cloned()
                     .unwrap_or(InstallRecord::default());
                 sw.install_time = rec.installed_at.or_else(|| {
-                    let times = list_times.get_or_insert_with(|| dpkg_list_times(root));
+                    let times = list_times.get_or_insert_with(|| {
+                        // Remembered while the directory is unchanged
+                        // (dpkg renames .list files into place).
+                        cache.derived("dpkg_list_times", vec![version(paths::DPKG_INFO)], || {
+                            dpkg_list_times(root)
+                        })
+                    });
                     times.get(&p.name).copied()
                 });
                 sw.installed_by = rec.installed_by;
@@ -189,7 +210,7 @@ pub fn collect(
         }
         out.push(sw);
     }
-    out.extend(portable(host, deadline, incomplete));
+    out.extend(portable(host, deadline, cache, incomplete));
     for ext in browsers::extensions(root, &host.accounts().homes, warnings) {
         out.push(Software {
             source: "browser_extension",
@@ -254,6 +275,7 @@ fn dpkg_list_times(root: &HostRoot) -> HashMap<String, i64> {
 pub(crate) fn portable(
     host: &Snapshot<'_>,
     deadline: Deadline,
+    cache: &IdentityCache,
     incomplete: &mut Vec<Incomplete>,
 ) -> Vec<Software> {
     let root = host.root();
@@ -281,23 +303,25 @@ pub(crate) fn portable(
     incomplete.append(&mut walker.incomplete);
     let mut out = Vec::new();
     for f in candidates {
-        let Ok(mut file) = root.open(&f.path) else {
-            continue;
-        };
-        let mut magic = [0u8; MAGIC_LEN as usize];
-        let n = file.read(&mut magic).unwrap_or(0);
-        let Some(format) = executable_format(magic.get(..n).unwrap_or_default()) else {
+        // Each file version is opened once for its magic bytes; later walks
+        // of a running extension find the answer in the cache.
+        let format = cache.format(f.key, || {
+            let mut file = root.open(&f.path).ok()?;
+            let mut magic = [0u8; MAGIC_LEN as usize];
+            let n = file.read(&mut magic).unwrap_or(0);
+            executable_format(magic.get(..n).unwrap_or_default())
+        });
+        let Some(format) = format else {
             continue;
         };
         if format == "script" {
             continue;
         }
-        let meta = file.metadata().ok();
         out.push(Software {
             source: "portable",
             name: f.name.clone(),
             version: None,
-            install_time: meta.as_ref().map(arrival_time),
+            install_time: Some(f.born),
             installed_by: accounts
                 .name_of(f.uid)
                 .map(str::to_string)

@@ -7,11 +7,12 @@
 //! file version (device, inode, size and modification time), so a
 //! long-running extension reads each executable once.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::catalog::{Catalog, ToolIndex};
 
@@ -20,7 +21,8 @@ pub const SCAN_CAP: u64 = 128 << 20;
 /// File versions remembered; the memory is dropped whole past this.
 const MAX_ENTRIES: usize = 8_192;
 
-/// One version of one file.
+/// One version of one file: device, inode, size, modification and change
+/// times.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub struct FileKey {
     dev: u64,
@@ -28,6 +30,10 @@ pub struct FileKey {
     size: u64,
     mtime: i64,
     mtime_nsec: i64,
+    /// The change time, which no user can set: content rewritten with the
+    /// size and modification time put back is still a new version.
+    ctime: i64,
+    ctime_nsec: i64,
 }
 
 impl FileKey {
@@ -38,6 +44,8 @@ impl FileKey {
             size: meta.size(),
             mtime: meta.mtime(),
             mtime_nsec: meta.mtime_nsec(),
+            ctime: meta.ctime(),
+            ctime_nsec: meta.ctime_nsec(),
         }
     }
 }
@@ -119,11 +127,19 @@ fn by_desktop_entry(
     Vec::new()
 }
 
+type DerivedFacts = HashMap<&'static str, (Vec<Option<FileKey>>, Arc<dyn Any + Send + Sync>)>;
+
 /// What postern has learnt of each executable it read, kept for the life
 /// of the process (the engine holds one for all calls).
 #[derive(Debug, Default)]
 pub struct IdentityCache {
+    /// Facts derived from whole files or directories (dpkg's logs, its
+    /// info directory), with the versions of what they were read from.
+    derived: Mutex<DerivedFacts>,
     tools: Mutex<HashMap<FileKey, Identity>>,
+    /// The executable format of each file version a walk looked at (none
+    /// for what is not an executable), so later walks open only new files.
+    formats: Mutex<HashMap<FileKey, Option<&'static str>>>,
     digests: Mutex<HashMap<FileKey, Option<String>>>,
 }
 
@@ -187,6 +203,49 @@ impl IdentityCache {
             cache.clear();
         }
         cache.insert(key, identity.clone());
+    }
+
+    /// The executable format of a file version, as `read` finds it the
+    /// first time (its magic bytes).
+    pub fn format(
+        &self,
+        key: FileKey,
+        read: impl FnOnce() -> Option<&'static str>,
+    ) -> Option<&'static str> {
+        let lock = || self.formats.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(known) = lock().get(&key) {
+            return *known;
+        }
+        let found = read();
+        let mut formats = lock();
+        if formats.len() >= 4 * MAX_ENTRIES {
+            formats.clear();
+        }
+        formats.insert(key, found);
+        found
+    }
+
+    /// A fact computed from files (`what` names it), remembered with the
+    /// versions of those files (`None` for one that is absent): the same
+    /// versions give the remembered fact, any change computes it again.
+    pub fn derived<T: Any + Send + Sync>(
+        &self,
+        what: &'static str,
+        versions: Vec<Option<FileKey>>,
+        compute: impl FnOnce() -> T,
+    ) -> Arc<T> {
+        let lock = || self.derived.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((known, fact)) = lock().get(what) {
+            if *known == versions {
+                if let Ok(fact) = Arc::clone(fact).downcast::<T>() {
+                    return fact;
+                }
+            }
+        }
+        let fact = Arc::new(compute());
+        let shared: Arc<dyn Any + Send + Sync> = fact.clone();
+        lock().insert(what, (versions, shared));
+        fact
     }
 
     /// Like [`identify`](Self::identify), within a budget of bytes read
@@ -447,6 +506,35 @@ mod tests {
                 .identify_within(&File::open(&image)?, &catalog, &mut budget)?
                 .map(|i| i.tools),
             Some(vec![0])
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_derived_fact_is_recomputed_only_when_its_files_change() -> std::io::Result<()> {
+        let cache = IdentityCache::default();
+        let mut file = tempfile::NamedTempFile::new()?;
+        file.write_all(b"v1")?;
+        file.flush()?;
+        let version =
+            |f: &tempfile::NamedTempFile| f.as_file().metadata().ok().map(|m| FileKey::of(&m));
+        let calls = std::cell::Cell::new(0);
+        let compute = || {
+            calls.set(calls.get() + 1);
+            calls.get()
+        };
+        assert_eq!(*cache.derived("x", vec![version(&file), None], compute), 1);
+        assert_eq!(*cache.derived("x", vec![version(&file), None], compute), 1);
+        // Another fact is its own.
+        assert_eq!(*cache.derived("y", vec![version(&file)], compute), 2);
+        // The file changes (size and time): computed again.
+        file.write_all(b" and v2")?;
+        file.flush()?;
+        assert_eq!(*cache.derived("x", vec![version(&file), None], compute), 3);
+        // A file that appears where there was none.
+        assert_eq!(
+            *cache.derived("x", vec![version(&file), version(&file)], compute),
+            4
         );
         Ok(())
     }

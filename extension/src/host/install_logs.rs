@@ -178,6 +178,14 @@ fn read_log(root: &HostRoot, path: &str, warnings: &mut Vec<String>) -> String {
 }
 
 /// Install records of every package the logs mention.
+/// The log files [`install_records`] reads: dpkg's and APT's, with their
+/// rotations.
+pub fn log_files(root: &HostRoot) -> Vec<String> {
+    let mut files = rotations(root, paths::DPKG_LOG_DIR, "dpkg.log");
+    files.extend(rotations(root, paths::APT_LOG_DIR, "history.log"));
+    files
+}
+
 pub fn install_records(
     root: &HostRoot,
     tz: &TimeZone,

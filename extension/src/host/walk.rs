@@ -39,6 +39,11 @@ pub struct WalkedFile {
     /// A symbolic link (reported, never followed): npm and pipx install
     /// their commands as links in `~/.local/bin`.
     pub is_link: bool,
+    /// This version of the file (of the link itself for a link).
+    pub key: crate::host::identity::FileKey,
+    /// When it arrived: its birth time where the filesystem keeps one, else
+    /// its modification time (Unix seconds).
+    pub born: i64,
 }
 
 /// An area whose walk stopped early, and why.
@@ -160,6 +165,13 @@ impl<'a> Walker<'a> {
                         mode: meta.mode(),
                         uid: meta.uid(),
                         is_link: entry.file_type.is_symlink(),
+                        key: crate::host::identity::FileKey::of(&meta),
+                        born: meta
+                            .created()
+                            .ok()
+                            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                            .and_then(|d| i64::try_from(d.as_secs()).ok())
+                            .unwrap_or_else(|| meta.mtime()),
                     });
                 }
             }

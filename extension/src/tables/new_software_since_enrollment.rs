@@ -138,7 +138,13 @@ impl Table for NewSoftwareSinceEnrollment {
             };
         };
         let mut incomplete = Vec::new();
-        let software = inventory::collect(ctx.host, ctx.deadline, &mut warnings, &mut incomplete);
+        let software = inventory::collect(
+            ctx.host,
+            ctx.deadline,
+            ctx.identity,
+            &mut warnings,
+            &mut incomplete,
+        );
         let mut rows: Vec<Row> = Vec::new();
         for sw in software {
             let in_baseline = baseline.as_ref().map(|b| b.contains(sw.source, &sw.name));

@@ -1242,7 +1242,7 @@ fn collect_carried_identity(scan: &mut Scan<'_>, ctx: &GenerateContext<'_>) {
         return;
     }
     let mut incomplete = Vec::new();
-    let found = crate::inventory::portable(scan.host, ctx.deadline, &mut incomplete);
+    let found = crate::inventory::portable(scan.host, ctx.deadline, ctx.identity, &mut incomplete);
     for i in incomplete {
         if !scan.incomplete.iter().any(|known| known.area == i.area) {
             scan.incomplete.push(i);
