@@ -79,30 +79,8 @@ pub fn payload_offset(elf_header: &[u8]) -> Option<u64> {
 
 /// `[Desktop Entry]` `Name=` and the program of `Exec=`. Pure.
 pub fn parse_desktop(text: &str) -> (Option<String>, Option<String>) {
-    let mut in_main = false;
-    let (mut name, mut exec) = (None, None);
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('[') {
-            in_main = line == "[Desktop Entry]";
-            continue;
-        }
-        if !in_main {
-            continue;
-        }
-        if let Some(v) = line.strip_prefix("Name=") {
-            name.get_or_insert_with(|| v.trim().to_string());
-        } else if let Some(v) = line.strip_prefix("Exec=") {
-            exec = v
-                .split_whitespace()
-                .find(|w| *w != "env" && !w.contains('='))
-                .map(|w| crate::root::basename(w.trim_matches('"')).to_string());
-        }
-    }
-    (
-        name.filter(|n| !n.is_empty()),
-        exec.filter(|e| !e.is_empty()),
-    )
+    let fields = crate::host::services::desktop_fields(text);
+    (fields.name, fields.program)
 }
 
 #[derive(Clone, Copy, Debug)]

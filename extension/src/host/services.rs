@@ -59,12 +59,21 @@ pub fn template_of(unit: &str) -> Option<String> {
     Some(format!("{prefix}@{suffix}"))
 }
 
-/// The executable basename of a desktop entry's `Exec=` (first word, after
-/// `env VAR=...` prefixes), and whether `Hidden=true` or
-/// `X-GNOME-Autostart-enabled=false` disables it. Pure.
-pub fn parse_desktop_entry(text: &str) -> (Option<String>, bool) {
-    let mut program = None;
-    let mut disabled = false;
+/// The fields of a desktop entry's `[Desktop Entry]` group that postern
+/// reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DesktopFields {
+    /// The first `Name=` (unlocalised).
+    pub name: Option<String>,
+    /// Basename of `Exec=`'s program (first word, after `env VAR=...`).
+    pub program: Option<String>,
+    /// `Hidden=true` or `X-GNOME-Autostart-enabled=false`.
+    pub disabled: bool,
+}
+
+/// Reads a desktop entry (XDG autostart, an AppImage's). Pure.
+pub fn desktop_fields(text: &str) -> DesktopFields {
+    let mut fields = DesktopFields::default();
     let mut in_main = false;
     for line in text.lines() {
         let line = line.trim();
@@ -75,18 +84,30 @@ pub fn parse_desktop_entry(text: &str) -> (Option<String>, bool) {
         if !in_main {
             continue;
         }
-        if let Some(exec) = line.strip_prefix("Exec=") {
-            program = exec
+        if let Some(name) = line.strip_prefix("Name=") {
+            if fields.name.is_none() && !name.trim().is_empty() {
+                fields.name = Some(name.trim().to_string());
+            }
+        } else if let Some(exec) = line.strip_prefix("Exec=") {
+            fields.program = exec
                 .split_whitespace()
                 .find(|w| *w != "env" && !w.contains('='))
-                .map(|w| crate::root::basename(w.trim_matches('"')).to_string());
+                .map(|w| crate::root::basename(w.trim_matches('"')).to_string())
+                .filter(|p| !p.is_empty());
         } else if line.eq_ignore_ascii_case("Hidden=true")
             || line.eq_ignore_ascii_case("X-GNOME-Autostart-enabled=false")
         {
-            disabled = true;
+            fields.disabled = true;
         }
     }
-    (program, disabled)
+    fields
+}
+
+/// The executable basename of a desktop entry's `Exec=`, and whether it is
+/// disabled. Pure.
+pub fn parse_desktop_entry(text: &str) -> (Option<String>, bool) {
+    let fields = desktop_fields(text);
+    (fields.program, fields.disabled)
 }
 
 /// `ExecStart=` program basename of a systemd unit. Pure.

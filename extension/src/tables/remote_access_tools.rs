@@ -369,37 +369,25 @@ fn collect_processes(
                 }
             }
         }
-        // Names with a per-install part (an instance id in the name).
-        if tools.is_empty() {
-            let names = process
-                .names()
-                .into_iter()
-                .chain(processes::argv_names(process.exe.as_deref(), argv));
-            for name in names {
-                let hits = scan.catalog.by_process_pattern(name);
-                if !hits.is_empty() {
-                    tools = hits;
-                    via = name.to_string();
-                    break;
-                }
-            }
-        }
-        // Still nothing: the names without their disguises (case, version
-        // and architecture suffixes, `.bin`, `memfd:`). Weaker evidence.
+        // Names with a per-install part (an instance id in the name); still
+        // nothing: the names without their disguises (case, version and
+        // architecture suffixes, `.bin`, `memfd:`), weaker evidence.
         let mut normalised = false;
         if tools.is_empty() {
-            let names = process
+            let names: Vec<&str> = process
                 .names()
                 .into_iter()
-                .chain(processes::argv_names(process.exe.as_deref(), argv));
-            for name in names {
-                let hits = scan.catalog.by_normal_name(name);
-                if !hits.is_empty() {
-                    tools.extend(hits);
-                    via = name.to_string();
-                    normalised = true;
-                    break;
-                }
+                .chain(processes::argv_names(process.exe.as_deref(), argv))
+                .collect();
+            let by_pattern = |n: &str| scan.catalog.by_process_pattern(n);
+            let by_normal = |n: &str| scan.catalog.by_normal_name(n).to_vec();
+            if let Some((hits, name)) = first_hit(&names, by_pattern) {
+                tools = hits;
+                via = name.to_string();
+            } else if let Some((hits, name)) = first_hit(&names, by_normal) {
+                tools = hits;
+                via = name.to_string();
+                normalised = true;
             }
         }
         // An OpenSSH client holding a reverse forward: the far side reaches
@@ -517,6 +505,17 @@ fn collect_processes(
         );
     }
     matched
+}
+
+/// The tools the first of `names` that `lookup` knows names, with that name.
+fn first_hit<'n>(
+    names: &[&'n str],
+    lookup: impl Fn(&str) -> Vec<ToolIndex>,
+) -> Option<(Vec<ToolIndex>, &'n str)> {
+    names.iter().find_map(|name| {
+        let hits = lookup(name);
+        (!hits.is_empty()).then_some((hits, *name))
+    })
 }
 
 /// An OpenSSH client, by its executable, argv[0] or kernel name.
