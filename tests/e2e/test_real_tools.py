@@ -156,6 +156,16 @@ REAL_TOOLS = [
     "-R 127.0.0.1:9022:127.0.0.1:22 root@127.0.0.1 2>$W/ssh.log & "
     "echo $! > $W/ssh.pid; cat $W/ssh.pid >> $W/pids",
     "listening 9022",
+    # The same without -R on the command line: an -F configuration whose
+    # Include holds the RemoteForward for that host.
+    "printf 'Include /tmp/sshd/hosts.conf\\n' > /tmp/sshd/client_config",
+    "printf 'Host tunnel-host\\n  HostName 127.0.0.1\\n  Port 2222\\n  User root\\n"
+    "  IdentityFile /tmp/sshd/client_key\\n  StrictHostKeyChecking no\\n"
+    "  UserKnownHostsFile /dev/null\\n  BatchMode yes\\n"
+    "  RemoteForward 127.0.0.1:9023 127.0.0.1:22\\n' > /tmp/sshd/hosts.conf",
+    "ssh -F /tmp/sshd/client_config -N tunnel-host 2>$W/ssh-config.log & "
+    "echo $! > $W/ssh-config.pid; cat $W/ssh-config.pid >> $W/pids",
+    "listening 9023",
     # bore from crates.io, renamed in ~/.cargo/bin, as mallory, argv[0]
     # spoofed: a server and a client tunnelling a port through it.
     "mkdir -p %s/.cargo/bin" % HOME,
@@ -198,6 +208,12 @@ def test_real_tools_are_found_however_they_are_named(workdir):
     assert tunnel and tunnel[0]["confidence"] == "high", dump
     assert "-R 127.0.0.1:9022:127.0.0.1:22" in tunnel[0]["evidence"], tunnel
     assert "root@127.0.0.1" in tunnel[0]["evidence"], tunnel
+
+    # Configured, not on the command line: found through -F and Include.
+    configured = read_pid(workdir, "ssh-config")
+    tunnel = [r for r in rows_of(rows, "ssh_reverse_tunnel", "process") if r["pid"] == str(configured)]
+    assert tunnel and tunnel[0]["confidence"] == "high", dump
+    assert "RemoteForward 127.0.0.1:9023 127.0.0.1:22 in /tmp/sshd/hosts.conf" in tunnel[0]["evidence"], tunnel
 
     # bore, renamed and with a kernel thread's argv[0]: known by what its
     # executable carries, as mallory, both ends.

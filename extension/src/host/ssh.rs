@@ -94,32 +94,107 @@ fn remote_forward_option(line: &str) -> Option<String> {
     (!value.is_empty()).then_some(value)
 }
 
-/// `RemoteForward` settings of an ssh configuration file, with the `Host`
-/// or `Match` block each sits in (`None` before the first). Comments and
-/// blank lines are skipped. Pure.
-pub fn config_remote_forwards<I, S>(lines: I) -> Vec<(Option<String>, String)>
+/// What an ssh configuration file says that matters here.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConfigScan {
+    /// `RemoteForward` settings, with the `Host` or `Match` line of the
+    /// block each sits in (`None` before the first).
+    pub forwards: Vec<(Option<String>, String)>,
+    /// `Include` arguments (paths or patterns, as written).
+    pub includes: Vec<String>,
+}
+
+/// `RemoteForward` and `Include` lines of an ssh configuration file.
+/// Comments and blank lines are skipped. Pure.
+pub fn scan_config<I, S>(lines: I) -> ConfigScan
 where
     I: IntoIterator<Item = S>,
     S: AsRef<str>,
 {
     let mut block = None;
-    let mut found = Vec::new();
+    let mut found = ConfigScan::default();
     for line in lines {
         let line = line.as_ref().trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let keyword = line
-            .split(|c: char| c == '=' || c.is_whitespace())
-            .next()
-            .unwrap_or("");
+        let mut words = line.split(|c: char| c == '=' || c.is_whitespace());
+        let keyword = words.next().unwrap_or("");
         if keyword.eq_ignore_ascii_case("Host") || keyword.eq_ignore_ascii_case("Match") {
             block = Some(line.to_string());
+        } else if keyword.eq_ignore_ascii_case("Include") {
+            found
+                .includes
+                .extend(words.filter(|w| !w.is_empty()).map(str::to_string));
         } else if let Some(spec) = remote_forward_option(line) {
-            found.push((block.clone(), spec));
+            found.forwards.push((block.clone(), spec));
         }
     }
     found
+}
+
+/// Whether settings under `block` (a `Host` or `Match` line, or none) apply
+/// to a connection to `destination` (`user@host` or `host`). `Host` takes
+/// patterns with `*` and `?` and `!` negations, as `ssh_config(5)` says; a
+/// `Match` block is taken to apply (its criteria need the live
+/// connection). Pure.
+pub fn block_applies(block: Option<&str>, destination: &str) -> bool {
+    let Some(block) = block else {
+        return true;
+    };
+    let mut words = block
+        .split(|c: char| c == '=' || c.is_whitespace())
+        .filter(|w| !w.is_empty());
+    let keyword = words.next().unwrap_or("");
+    if keyword.eq_ignore_ascii_case("Match") {
+        return true;
+    }
+    let host = destination.rsplit('@').next().unwrap_or(destination);
+    let options = glob::MatchOptions {
+        case_sensitive: false,
+        ..glob::MatchOptions::default()
+    };
+    let mut matched = false;
+    for pattern in words {
+        let (negated, pattern) = match pattern.strip_prefix('!') {
+            Some(p) => (true, p),
+            None => (false, pattern),
+        };
+        let hit = glob::Pattern::new(pattern).is_ok_and(|p| p.matches_with(host, options));
+        if hit && negated {
+            return false;
+        }
+        matched |= hit;
+    }
+    matched
+}
+
+/// The configuration file an ssh command line names with `-F`, if any
+/// (options before the destination). Pure.
+pub fn config_file(argv: &[String]) -> Option<String> {
+    let mut words = argv.iter().skip(1);
+    while let Some(word) = words.next() {
+        if word == "--" || !word.starts_with('-') {
+            return None;
+        }
+        let flags = word.get(1..).unwrap_or("");
+        for (at, flag) in flags.char_indices() {
+            if !VALUE_OPTIONS.contains(&flag) {
+                continue;
+            }
+            let glued = flags.get(at + flag.len_utf8()..).unwrap_or("");
+            let value = if glued.is_empty() {
+                words.next().cloned().unwrap_or_default()
+            } else {
+                glued.to_string()
+            };
+            if flag == 'F' && !value.is_empty() {
+                return Some(value);
+            }
+            break;
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -191,10 +266,11 @@ mod tests {
     }
 
     #[test]
-    fn reads_remote_forwards_in_config_blocks() {
-        let text = "# RemoteForward 1 a:2\nRemoteForward 7000 localhost:22\nHost relay\n  User me\n  remoteforward = 2222 localhost:22\nHost *\n  LocalForward 1 a:2\n";
+    fn reads_remote_forwards_and_includes_in_config_blocks() {
+        let text = "# RemoteForward 1 a:2\nRemoteForward 7000 localhost:22\nHost relay\n  User me\n  remoteforward = 2222 localhost:22\nHost *\n  LocalForward 1 a:2\ninclude config.d/* ~/.ssh/extra\n";
+        let found = scan_config(text.lines());
         assert_eq!(
-            config_remote_forwards(text.lines()),
+            found.forwards,
             vec![
                 (None, "7000 localhost:22".to_string()),
                 (
@@ -203,6 +279,38 @@ mod tests {
                 ),
             ]
         );
-        assert!(config_remote_forwards("RemoteForward\nRemoteForward   \n".lines()).is_empty());
+        assert_eq!(found.includes, ["config.d/*", "~/.ssh/extra"]);
+        assert!(scan_config("RemoteForward\nRemoteForward   \n".lines())
+            .forwards
+            .is_empty());
+    }
+
+    #[test]
+    fn host_blocks_apply_as_ssh_config_says() {
+        assert!(block_applies(None, "x"));
+        assert!(block_applies(Some("Host relay"), "me@relay"));
+        assert!(block_applies(
+            Some("Host  *.example.net relay"),
+            "a.example.net"
+        ));
+        assert!(block_applies(Some("host RELAY"), "relay"));
+        assert!(!block_applies(Some("Host relay"), "other"));
+        assert!(!block_applies(Some("Host * !relay"), "relay"));
+        assert!(block_applies(Some("Host * !relay"), "other"));
+        assert!(block_applies(Some("Match user me"), "anything"));
+    }
+
+    #[test]
+    fn the_config_file_of_a_command_line() {
+        assert_eq!(
+            config_file(&argv("ssh -F /tmp/c jump")).as_deref(),
+            Some("/tmp/c")
+        );
+        assert_eq!(
+            config_file(&argv("ssh -NF/tmp/c jump")).as_deref(),
+            Some("/tmp/c")
+        );
+        assert_eq!(config_file(&argv("ssh -i -F jump")), None);
+        assert_eq!(config_file(&argv("ssh jump -F /tmp/c")), None);
     }
 }

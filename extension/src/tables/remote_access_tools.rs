@@ -394,7 +394,13 @@ fn collect_processes(
         // this machine's services through it.
         let mut reverse = None;
         if tools.is_empty() && is_ssh_client(process, argv) {
-            let found = ssh::reverse_forwards(argv);
+            let mut found = ssh::reverse_forwards(argv);
+            if found.forwards.is_empty() {
+                // No -R: what its configuration asks for that host.
+                if let Some(configured) = configured_reverse_forwards(scan, process.pid, argv) {
+                    found = configured;
+                }
+            }
             if !found.forwards.is_empty() {
                 if let Some(idx) = scan.catalog.index_of(paths::SSH_REVERSE_TUNNEL_TOOL) {
                     tools.push(idx);
@@ -480,7 +486,17 @@ fn collect_processes(
             ));
         }
         if let Some(found) = &reverse {
-            let forwards: Vec<String> = found.forwards.iter().map(|f| format!("-R {f}")).collect();
+            let forwards: Vec<String> = found
+                .forwards
+                .iter()
+                .map(|f| {
+                    if f.starts_with("RemoteForward ") {
+                        f.clone()
+                    } else {
+                        format!("-R {f}")
+                    }
+                })
+                .collect();
             evidence.push_str(&format!(
                 " (a reverse SSH tunnel, {}, to {}: whoever holds that end reaches this machine through it)",
                 forwards.join(", "),
@@ -968,36 +984,43 @@ fn collect_home_state(scan: &mut Scan<'_>) {
     }
 }
 
-/// Most ssh_config drop-ins read from `/etc/ssh/ssh_config.d`.
+/// Most ssh_config drop-ins read from `/etc/ssh/ssh_config.d`, and most
+/// files one configuration pulls in through `Include`, how deep.
 const MAX_SSH_DROP_INS: usize = 256;
+const MAX_SSH_INCLUDED: usize = 64;
+const MAX_SSH_INCLUDE_DEPTH: usize = 4;
 const SSH_CONFIG_CAP: u64 = 16 << 20;
 
-/// `RemoteForward` in an ssh client configuration: every `ssh` to the host
-/// it names opens a reverse tunnel, without `-R` on its command line.
-/// `Include` is not followed.
-fn collect_ssh_config(scan: &mut Scan<'_>) {
-    let Some(idx) = scan.catalog.index_of(paths::SSH_REVERSE_TUNNEL_TOOL) else {
-        return;
-    };
-    let mut files: Vec<(String, Option<String>)> =
-        vec![(paths::SSH_CLIENT_CONFIG.to_string(), None)];
-    if let Ok(mut names) = scan
-        .root
-        .list_dir(paths::SSH_CLIENT_CONFIG_D, MAX_SSH_DROP_INS)
-    {
-        names.sort();
-        files.extend(
-            names
-                .iter()
-                .filter(|n| n.ends_with(".conf"))
-                .map(|n| (join(paths::SSH_CLIENT_CONFIG_D, n), None)),
-        );
-    }
-    for (home, owner) in &scan.host.accounts().homes {
-        files.push((join(home, paths::HOME_SSH_CONFIG), owner.clone()));
-    }
-    for (path, owner) in files {
-        // Streamed, so padding the file does not hide a line past a cap.
+/// A `RemoteForward` found in an ssh configuration.
+struct ConfiguredForward {
+    /// The file it is written in (the top file or one it includes).
+    file: String,
+    block: Option<String>,
+    spec: String,
+}
+
+/// The `RemoteForward` settings of an ssh configuration file and of what it
+/// includes (`Include`, with `~` and patterns in the last component; a
+/// relative path is relative to `base`, `~/.ssh` for a user's files and
+/// `/etc/ssh` for the system's, as `ssh_config(5)` says). Files are
+/// streamed, so padding one does not hide a line past a cap.
+fn ssh_config_forwards(
+    scan: &mut Scan<'_>,
+    top: &str,
+    home: Option<&str>,
+    base: &str,
+) -> Vec<ConfiguredForward> {
+    let mut found = Vec::new();
+    let mut queue = vec![(top.to_string(), 0usize)];
+    let mut read = 0usize;
+    while let Some((path, depth)) = queue.pop() {
+        read += 1;
+        if read > MAX_SSH_INCLUDED {
+            scan.warnings.push(format!(
+                "{top}: more than {MAX_SSH_INCLUDED} included ssh configuration files; the rest were not read"
+            ));
+            break;
+        }
         let Ok(file) = scan.root.open(&path) else {
             continue;
         };
@@ -1009,21 +1032,117 @@ fn collect_ssh_config(scan: &mut Scan<'_>) {
                 Ok(_) => Some(String::from_utf8_lossy(&line).into_owned()),
             }
         });
-        let forwards = ssh::config_remote_forwards(lines);
+        let config = ssh::scan_config(lines);
         if reader.get_ref().limit() == 0 {
             scan.warnings.push(format!(
                 "{path}: only the first {} MiB of this ssh configuration were read",
                 SSH_CONFIG_CAP >> 20
             ));
         }
+        found.extend(
+            config
+                .forwards
+                .into_iter()
+                .map(|(block, spec)| ConfiguredForward {
+                    file: path.clone(),
+                    block,
+                    spec,
+                }),
+        );
+        if depth >= MAX_SSH_INCLUDE_DEPTH {
+            continue;
+        }
+        for include in config.includes {
+            let absolute = match (include.strip_prefix("~/"), home) {
+                (Some(rest), Some(home)) => join(home, rest),
+                (Some(_), None) => continue,
+                (None, _) if include.starts_with('/') => include.clone(),
+                (None, _) => join(base, &include),
+            };
+            let (dir, last) = match absolute.rsplit_once('/') {
+                Some((d, l)) => (if d.is_empty() { "/" } else { d }, l),
+                None => continue,
+            };
+            if catalog::is_pattern(last) {
+                let Ok(pattern) = glob::Pattern::new(last) else {
+                    continue;
+                };
+                let mut names = scan
+                    .root
+                    .list_dir(dir, MAX_SSH_DROP_INS)
+                    .unwrap_or_default();
+                names.sort();
+                queue.extend(
+                    names
+                        .iter()
+                        .filter(|n| pattern.matches(n))
+                        .map(|n| (join(dir, n), depth + 1)),
+                );
+            } else {
+                queue.push((absolute, depth + 1));
+            }
+        }
+    }
+    found
+}
+
+/// `RemoteForward` in an ssh client configuration: every `ssh` to the host
+/// it names opens a reverse tunnel, without `-R` on its command line.
+fn collect_ssh_config(scan: &mut Scan<'_>) {
+    let Some(idx) = scan.catalog.index_of(paths::SSH_REVERSE_TUNNEL_TOOL) else {
+        return;
+    };
+    let mut tops: Vec<(String, Option<String>, Option<String>, &str)> = vec![(
+        paths::SSH_CLIENT_CONFIG.to_string(),
+        None,
+        None,
+        paths::SSH_DIR,
+    )];
+    if let Ok(mut names) = scan
+        .root
+        .list_dir(paths::SSH_CLIENT_CONFIG_D, MAX_SSH_DROP_INS)
+    {
+        names.sort();
+        tops.extend(names.iter().filter(|n| n.ends_with(".conf")).map(|n| {
+            (
+                join(paths::SSH_CLIENT_CONFIG_D, n),
+                None,
+                None,
+                paths::SSH_DIR,
+            )
+        }));
+    }
+    let homes = scan.host.accounts().homes.clone();
+    let mut user_tops = Vec::new();
+    for (home, owner) in &homes {
+        user_tops.push((
+            join(home, paths::HOME_SSH_CONFIG),
+            owner.clone(),
+            Some(home.clone()),
+            join(home, ".ssh"),
+        ));
+    }
+    let mut all: Vec<(String, Option<String>, Option<String>, String)> = tops
+        .into_iter()
+        .map(|(p, o, h, b)| (p, o, h, b.to_string()))
+        .collect();
+    all.extend(user_tops);
+    for (path, owner, home, base) in all {
+        let forwards = ssh_config_forwards(scan, &path, home.as_deref(), &base);
         if forwards.is_empty() {
             continue;
         }
         let listed: Vec<String> = forwards
             .iter()
-            .map(|(block, spec)| match block {
-                Some(b) => format!("RemoteForward {spec} (under {b})"),
-                None => format!("RemoteForward {spec}"),
+            .map(|f| {
+                let mut text = format!("RemoteForward {}", f.spec);
+                if let Some(b) = &f.block {
+                    text.push_str(&format!(" (under {b})"));
+                }
+                if f.file != path {
+                    text.push_str(&format!(" in {}", f.file));
+                }
+                text
             })
             .collect();
         let uid = scan
@@ -1047,6 +1166,60 @@ fn collect_ssh_config(scan: &mut Scan<'_>) {
             },
         );
     }
+}
+
+/// The reverse forwards an ssh process gets from its configuration (the
+/// `-F` file, else its user's `~/.ssh/config` and the system's) for the
+/// host it connects to: `ssh jump` with `RemoteForward` under `Host jump`
+/// holds a reverse tunnel without `-R` on its command line.
+fn configured_reverse_forwards(
+    scan: &mut Scan<'_>,
+    pid: i64,
+    argv: &[String],
+) -> Option<ssh::ReverseForwards> {
+    let destination = ssh::reverse_forwards(argv).destination?;
+    let home = processes::process_uid(scan.root, pid)
+        .and_then(|uid| scan.host.accounts().name_of(uid).map(str::to_string))
+        .and_then(|name| {
+            scan.host
+                .accounts()
+                .homes
+                .iter()
+                .find(|(_, owner)| owner.as_deref() == Some(name.as_str()))
+                .map(|(home, _)| home.clone())
+        });
+    let mut forwards = Vec::new();
+    match ssh::config_file(argv) {
+        // A relative -F names a file in the process's working directory,
+        // which is not followed here.
+        Some(file) if file.starts_with('/') => {
+            let base = file.rsplit_once('/').map_or("/", |(d, _)| d).to_string();
+            forwards.extend(ssh_config_forwards(scan, &file, home.as_deref(), &base));
+        }
+        Some(_) => {}
+        None => {
+            if let Some(home) = &home {
+                let user = join(home, paths::HOME_SSH_CONFIG);
+                let base = join(home, ".ssh");
+                forwards.extend(ssh_config_forwards(scan, &user, Some(home), &base));
+            }
+            forwards.extend(ssh_config_forwards(
+                scan,
+                paths::SSH_CLIENT_CONFIG,
+                home.as_deref(),
+                paths::SSH_DIR,
+            ));
+        }
+    }
+    let specs: Vec<String> = forwards
+        .into_iter()
+        .filter(|f| ssh::block_applies(f.block.as_deref(), &destination))
+        .map(|f| format!("RemoteForward {} in {}", f.spec, f.file))
+        .collect();
+    (!specs.is_empty()).then_some(ssh::ReverseForwards {
+        forwards: specs,
+        destination: Some(destination),
+    })
 }
 
 fn collect_files(scan: &mut Scan<'_>, ctx: &GenerateContext<'_>) {
