@@ -53,6 +53,11 @@ def test_generate_without_constraints(registered):
     resp = generate(path, "remote_access_tools")
     assert resp.status.code == 0, resp.status.message
     for row in resp.response:
+        if "tool_id" not in row:
+            # A row about the host (NULL tool_id): a search cut short (the
+            # executables of a build tree under /tmp, say) or a hidden process.
+            assert row["evidence_type"] in ("scan_incomplete", "hidden_process"), row
+            continue
         assert row["tool_id"] and row["evidence_type"] and row["approved"] in ("0", "1")
 
 
