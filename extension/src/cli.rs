@@ -289,6 +289,9 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     init_logging(cli.verbose);
     match run(cli.command) {
         Ok(code) => code,
+        // The reader went away (`postern ... | head`): what it wanted was
+        // written; nothing to report, as with any filter.
+        Err(message) if message == OUTPUT_CLOSED => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("postern: {message}");
             ExitCode::FAILURE
@@ -360,6 +363,13 @@ fn engine_for(host: &HostArgs) -> Result<Engine, String> {
         None => PolicySource::Default,
     };
     let engine = Engine::new(root, policy, false, DEFAULT_DEADLINE);
+    // A policy named on the command line must be there and valid: an audit
+    // against a file that is not what the user meant would mislead.
+    if let Some(path) = &host.policy {
+        if let Some(problem) = explicit_policy_problem(path) {
+            return Err(format!("--policy {}: {problem}", path.display()));
+        }
+    }
     Ok(match state_dir_override() {
         Some(dir) => engine.with_state_dir(&dir),
         None => engine,
@@ -392,18 +402,28 @@ fn context_from(constraints: &[String]) -> Result<String, String> {
     Ok(json!({ "constraints": list }).to_string())
 }
 
+/// The error of a write to an output whose reader has gone.
+const OUTPUT_CLOSED: &str = "output closed by its reader";
+
+fn output_error(e: std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        OUTPUT_CLOSED.to_string()
+    } else {
+        format!("cannot write output: {e}")
+    }
+}
+
 fn run(command: Command) -> Result<ExitCode, String> {
     // Buffered: a pretty-printed table is thousands of lines, and a locked
     // stdout alone writes each one with its own system call.
     let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
     let code = run_with(command, &mut out)?;
-    out.flush()
-        .map_err(|e| format!("cannot write output: {e}"))?;
+    out.flush().map_err(output_error)?;
     Ok(code)
 }
 
 fn run_with(command: Command, mut out: &mut dyn Write) -> Result<ExitCode, String> {
-    let io = |e: std::io::Error| format!("cannot write output: {e}");
+    let io = output_error;
     match command {
         Command::Query {
             table,
@@ -416,15 +436,17 @@ fn run_with(command: Command, mut out: &mut dyn Write) -> Result<ExitCode, Strin
                 .generate(&table, &context_from(&constraints)?)
                 .map_err(|e| e.to_string())?;
             // osquery's SQLite filters again after the table; so does the CLI.
-            let wanted: Vec<(usize, &str)> = constraints
-                .iter()
-                .filter_map(|c| c.split_once('='))
-                .filter_map(|(col, v)| {
-                    Some((result.columns.iter().position(|c| c.name == col.trim())?, v))
-                })
-                .collect();
-            if wanted.len() < constraints.len() {
-                return Err(format!("--where names a column {table} does not have"));
+            let mut wanted: Vec<(usize, &str)> = Vec::new();
+            for (col, v) in constraints.iter().filter_map(|c| c.split_once('=')) {
+                let Some(i) = result.columns.iter().position(|c| c.name == col.trim()) else {
+                    let names: Vec<&str> = result.columns.iter().map(|c| c.name).collect();
+                    return Err(format!(
+                        "--where {col}: {table} has no column {:?}; its columns are {}",
+                        col.trim(),
+                        names.join(", ")
+                    ));
+                };
+                wanted.push((i, v));
             }
             result.rows.retain(|row| {
                 wanted
@@ -613,6 +635,28 @@ fn baseline_command(command: BaselineCommand, out: &mut dyn Write) -> std::io::R
             Err(e) => failed(&e),
         },
     }
+}
+
+/// What is wrong with a policy file named on the command line, if anything:
+/// the same checks as `policy validate`, in one line.
+fn explicit_policy_problem(file: &std::path::Path) -> Option<String> {
+    let catalog = match Catalog::embedded() {
+        Ok(c) => c,
+        Err(e) => return Some(e.to_string()),
+    };
+    let text = match crate::policy::read_policy_file(file) {
+        Ok(t) => t,
+        Err(e) => return Some(e.to_string()),
+    };
+    if let Err(p) = parse_policy(&text, catalog) {
+        return Some(p.0.join("; "));
+    }
+    if crate::policy::running_as_root() {
+        if let Err(why) = crate::policy::trust_check(file) {
+            return Some(format!("refused when postern runs as root: {why}"));
+        }
+    }
+    None
 }
 
 fn validate_policy(file: &std::path::Path, out: &mut dyn Write) -> std::io::Result<ExitCode> {

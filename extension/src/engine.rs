@@ -42,7 +42,15 @@ pub enum CallError {
 impl std::fmt::Display for CallError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CallError::UnknownTable(t) => write!(f, "postern has no table named {t:?}"),
+            CallError::UnknownTable(t) => {
+                write!(f, "postern has no table named {t:?}")?;
+                let tables = crate::tables::all();
+                let names: Vec<&str> = tables.iter().map(|t| t.name()).collect();
+                match crate::table::closest(t, &names) {
+                    Some(near) => write!(f, "; did you mean {near:?}?"),
+                    None => write!(f, "; its tables are {}", names.join(", ")),
+                }
+            }
             CallError::BadContext(e) => write!(f, "{e}"),
             CallError::Busy { limit } => write!(
                 f,

@@ -527,7 +527,11 @@ pub fn trust_check(path: &Path) -> Result<(), String> {
     if file.file_type().is_symlink() {
         return Err("it is a symbolic link".into());
     }
-    let dir = path.parent().unwrap_or(Path::new("."));
+    // A bare file name's parent is "", which names no directory: ".".
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let dir_meta = fs::metadata(dir).map_err(|e| format!("cannot stat {}: {e}", dir.display()))?;
     match untrusted_reason(file.uid(), file.mode(), dir_meta.uid(), dir_meta.mode()) {
         Some(why) => Err(why),
@@ -540,6 +544,20 @@ pub fn trust_check(path: &Path) -> Result<(), String> {
 pub enum PolicySource {
     Explicit(PathBuf),
     Default,
+}
+
+/// Logs a warning the first time this process meets it: the policy is
+/// loaded for every table call, and one bad file is one message.
+fn warn_once(message: String) {
+    static SEEN: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<String>>> =
+        std::sync::LazyLock::new(Default::default);
+    let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+    if seen.len() >= 1_000 {
+        seen.clear();
+    }
+    if seen.insert(message.clone()) {
+        log::warn!("{message}");
+    }
 }
 
 /// Loads the policy; never fails (a bad policy approves nothing and says why).
@@ -589,7 +607,7 @@ pub fn load_policy(
         PolicySource::Explicit(_) => Ok(()),
     };
     if let Err(why) = trusted {
-        log::warn!("refusing policy {shown}: {why}");
+        warn_once(format!("refusing policy {shown}: {why}"));
         loaded.state = PolicyState::Refused(why);
         return loaded;
     }
@@ -613,7 +631,10 @@ pub fn load_policy(
             loaded.state = PolicyState::Loaded;
         }
         Err(PolicyProblems(problems)) => {
-            log::warn!("policy {shown} is invalid: {}", problems.join("; "));
+            warn_once(format!(
+                "policy {shown} is invalid: {}",
+                problems.join("; ")
+            ));
             loaded.state = PolicyState::Invalid(problems);
         }
     }

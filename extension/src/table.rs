@@ -508,3 +508,34 @@ mod tests {
         assert_eq!(QueryContext::parse("{}"), Ok(QueryContext::default()));
     }
 }
+
+/// The name in `names` closest to a misspelled `wanted`, when one is close
+/// enough to suggest (at most a third of its letters differ). Pure.
+pub fn closest<'a>(wanted: &str, names: &[&'a str]) -> Option<&'a str> {
+    let limit = (wanted.chars().count() / 3).max(2);
+    names
+        .iter()
+        .map(|n| (strsim::levenshtein(wanted, n), *n))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, n)| n)
+}
+
+#[cfg(test)]
+mod closest_tests {
+    use super::closest;
+
+    #[test]
+    fn suggests_only_near_names() {
+        let names = ["remote_access_tools", "security_control_health"];
+        assert_eq!(
+            closest("remote_acces_tools", &names),
+            Some("remote_access_tools")
+        );
+        assert_eq!(
+            closest("security_controls_health", &names),
+            Some("security_control_health")
+        );
+        assert_eq!(closest("processes", &names), None);
+    }
+}

@@ -88,7 +88,9 @@ fn policy_validate_refuses_duplicate_keys_fifos_and_endless_files() {
         assert!(err.contains("not a regular file"), "{err}");
         assert!(started.elapsed() < std::time::Duration::from_secs(10));
     }
-    // And the same files as --policy for a query: nothing approved, no hang.
+    // And the same file as --policy for a query: an error naming it, one
+    // line, no hang.
+    let started = std::time::Instant::now();
     let out = postern(&[
         "query",
         "remote_access_tools",
@@ -99,11 +101,15 @@ fn policy_validate_refuses_duplicate_keys_fifos_and_endless_files() {
         "--format",
         "json",
     ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        err.contains(&format!("--policy {}", fifo.display())) && err.contains("not a regular file"),
+        "{err}"
     );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(out.stdout.is_empty());
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
     let big = dir.path().join("big.json");
     std::fs::write(&big, vec![b' '; (1 << 20) + 1]).unwrap();
     let out = postern(&["policy", "validate", big.to_str().unwrap()]);
@@ -426,4 +432,94 @@ fn report_is_the_same_on_one_thread_or_several() {
     );
     let zero = postern(&["report", d, "--threads", "0"]);
     assert_eq!(zero.status.code(), Some(2), "clap refuses it");
+}
+
+#[test]
+fn a_bare_policy_file_name_is_validated_in_the_current_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("good.json"), "{}").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_postern"))
+        .args(["policy", "validate", "good.json"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    // As root the directory's trust is checked: "." here, not "".
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("cannot stat :"), "{err}");
+    if out.status.success() {
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "good.json: valid"
+        );
+    } else {
+        // A temporary directory others can write to is refused, by name.
+        assert!(err.contains("refused when postern runs as root"), "{err}");
+    }
+}
+
+#[test]
+fn misspellings_get_suggestions_and_names() {
+    let out = postern(&["query", "remote_acces_tools"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(r#"did you mean "remote_access_tools"?"#),
+        "{err}"
+    );
+    let out = postern(&[
+        "query",
+        "remote_access_tools",
+        "--root",
+        &format!("{}/root", fixture("laptop_farm")),
+        "--where",
+        "tool=anydesk",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(r#"has no column "tool""#) && err.contains("tool_id"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_named_policy_that_is_missing_or_invalid_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.json");
+    let invalid = dir.path().join("bad.json");
+    std::fs::write(&invalid, r#"{"remote_access":"#).unwrap();
+    for (path, why) in [(&missing, "No such file"), (&invalid, "not valid JSON")] {
+        for command in ["audit", "query"] {
+            let mut args = vec![command];
+            if command == "query" {
+                args.push("remote_access_tools");
+            }
+            args.extend(["--policy", path.to_str().unwrap()]);
+            let out = postern(&args);
+            assert_eq!(out.status.code(), Some(1), "{command} {}", path.display());
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(
+                err.contains(&path.display().to_string()) && err.contains(why),
+                "{err}"
+            );
+            assert!(out.stdout.is_empty());
+        }
+    }
+}
+
+#[test]
+fn output_closed_by_its_reader_is_not_an_error() {
+    // Standard output is a pipe whose reader is already gone, as when
+    // `| head` has read what it wanted: every write fails with EPIPE.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_postern"))
+        .args(["catalog"])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.is_empty(), "{err}");
 }
