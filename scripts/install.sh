@@ -64,16 +64,30 @@ if [ ! -x "$binary" ]; then
     exit 1
 fi
 dir="$(dirname "$dest")"
-install -d -o root -g 0 -m 0755 "$dir"
-if [ -n "$(find "$dir" -maxdepth 0 -perm -1000)" ]; then
-    echo "install.sh: $dir has the sticky bit; osquery refuses extensions there" >&2
-    exit 1
+# An existing directory is checked, never re-owned or re-moded (`install -d`
+# would turn /tmp's 1777 into 0755, or take /usr/local/bin from its owner);
+# only a missing one is created, root's and 0755.
+if [ -d "$dir" ]; then
+    if [ -n "$(find "$dir" -maxdepth 0 -perm -1000)" ]; then
+        echo "install.sh: $dir has the sticky bit; osquery refuses extensions there" >&2
+        exit 1
+    fi
+    owner="$(stat -c %u "$dir" 2>/dev/null || stat -f %u "$dir")"
+    mode="$(stat -c %a "$dir" 2>/dev/null || stat -f %Lp "$dir")"
+    if [ "$owner" != 0 ] || (( 8#$mode & 8#022 )); then
+        echo "install.sh: $dir is not root's alone (owner or group/other write); choose another --dest" >&2
+        exit 1
+    fi
+else
+    mkdir -p "$dir"
+    chown root:0 "$dir"
+    chmod 0755 "$dir"
 fi
 # Copy to a temporary name, then rename: a running osqueryd never sees half a file.
 install -o root -g 0 -m 0755 "$binary" "$dest.new"
 mv -f "$dest.new" "$dest"
 
-install -d -m 0755 "$(dirname "$autoload")"
+[ -d "$(dirname "$autoload")" ] || install -d -m 0755 "$(dirname "$autoload")"
 touch "$autoload"
 if ! grep -qxF "$dest" "$autoload"; then
     printf '%s\n' "$dest" >> "$autoload"
