@@ -89,7 +89,39 @@ pub struct AgentCatalog {
     pub agents: Vec<Agent>,
 }
 
+const AGENT_LISTING_COLUMNS: &[crate::table::Column] = &[
+    crate::table::Column::new(
+        "id",
+        crate::table::ColumnType::Text,
+        "Agent id, as used in the policy's edr.required_any.",
+    ),
+    crate::table::Column::new("name", crate::table::ColumnType::Text, "Product name."),
+    crate::table::Column::new("vendor", crate::table::ColumnType::Text, "Vendor."),
+    crate::table::Column::new(
+        "kind",
+        crate::table::ColumnType::Text,
+        "edr, antivirus, dfir or telemetry.",
+    ),
+];
+
 impl AgentCatalog {
+    /// The agents as rows, for `postern catalog --agents`.
+    pub fn listing(&self) -> (&'static [crate::table::Column], Vec<crate::table::Row>) {
+        let rows = self
+            .agents
+            .iter()
+            .map(|a| {
+                vec![
+                    Some(a.id.clone()),
+                    Some(a.name.clone()),
+                    Some(a.vendor.clone()),
+                    Some(a.kind.as_str().to_string()),
+                ]
+            })
+            .collect();
+        (AGENT_LISTING_COLUMNS, rows)
+    }
+
     pub fn from_sources(sources: &[(&str, &str)]) -> Result<AgentCatalog, CatalogError> {
         let mut problems = Vec::new();
         let mut agents: Vec<Agent> = Vec::new();

@@ -219,6 +219,24 @@ pub fn audit(engine: &Engine) -> AuditReport {
 }
 
 impl AuditReport {
+    /// Required controls that fail or are degraded.
+    pub fn failing_required_controls(&self) -> usize {
+        self.tables
+            .iter()
+            .filter(|t| t.name == "security_control_health")
+            .filter_map(|t| t.result.as_ref().ok())
+            .map(|r| {
+                r.rows
+                    .iter()
+                    .filter(|row| {
+                        cell(r, row, "required") == "1"
+                            && matches!(cell(r, row, "status"), "fail" | "degraded")
+                    })
+                    .count()
+            })
+            .sum()
+    }
+
     pub fn unapproved_tools(&self) -> usize {
         self.unapproved_tool_ids().len()
     }
@@ -343,6 +361,7 @@ impl AuditReport {
             "policy": self.policy,
             "unapproved_remote_access_tools": self.unapproved_tools(),
             "unapproved_remote_access_tool_ids": self.unapproved_tool_ids(),
+            "failing_required_controls": self.failing_required_controls(),
             "tables": tables,
         })
     }

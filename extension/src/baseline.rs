@@ -196,11 +196,18 @@ impl Store {
         let meta = match fs::symlink_metadata(&path) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(if self.dir.join(MARKER_FILE).exists() {
-                    BaselineError::Vanished
-                } else {
-                    BaselineError::Missing
-                });
+                if !self.dir.join(MARKER_FILE).exists() {
+                    return Err(BaselineError::Missing);
+                }
+                // Moved aside because it was damaged (by an earlier load or
+                // `baseline verify`): still damaged, not gone.
+                if let Some(kept) = self.set_aside_since_last_save() {
+                    return Err(BaselineError::Corrupt {
+                        reason: "it was found damaged and moved aside".to_string(),
+                        kept_at: Some(kept),
+                    });
+                }
+                return Err(BaselineError::Vanished);
             }
             Err(e) => {
                 return Err(BaselineError::Io(format!(
@@ -244,6 +251,22 @@ impl Store {
         };
         let kept_at = self.set_aside(&path);
         Err(BaselineError::Corrupt { reason, kept_at })
+    }
+
+    /// The name of the newest damaged baseline, if it was moved aside after
+    /// the last save (a rename sets its change time; every save rewrites
+    /// the marker): the baseline is then damaged, not vanished.
+    fn set_aside_since_last_save(&self) -> Option<String> {
+        let newest = (0..1000)
+            .map(|n| match n {
+                0 => format!("{BASELINE_FILE}.damaged"),
+                n => format!("{BASELINE_FILE}.damaged.{n}"),
+            })
+            .take_while(|name| self.dir.join(name).exists())
+            .last()?;
+        let kept = fs::symlink_metadata(self.dir.join(&newest)).ok()?;
+        let saved = fs::symlink_metadata(self.dir.join(MARKER_FILE)).ok()?;
+        ((kept.ctime(), kept.ctime_nsec()) >= (saved.mtime(), saved.mtime_nsec())).then_some(newest)
     }
 
     /// Moves a damaged baseline to the first free `baseline.json.damaged`,
@@ -439,14 +462,25 @@ mod tests {
             ),
             "{err:?}"
         );
-        // The damaged file was kept aside; the baseline is now "vanished", not missing.
-        assert_eq!(store.load(), Err(BaselineError::Vanished));
+        // The damaged file was kept aside: still "damaged" (not "gone"), and
+        // never re-created silently.
+        assert_eq!(
+            store.load(),
+            Err(BaselineError::Corrupt {
+                reason: "it was found damaged and moved aside".into(),
+                kept_at: Some("baseline.json.damaged".into()),
+            })
+        );
         assert!(
             store.save(&b, false).is_err(),
-            "a vanished baseline is not re-created silently"
+            "a damaged baseline is not re-created silently"
         );
         store.save(&b, true).unwrap();
         assert_eq!(store.load().unwrap(), b);
+        // Deleted after a new save: gone, whatever was kept aside before.
+        fs::remove_file(&path).unwrap();
+        assert_eq!(store.load(), Err(BaselineError::Vanished));
+        store.save(&b, true).unwrap();
         let kept: Vec<_> = fs::read_dir(store.dir())
             .unwrap()
             .filter_map(|e| e.ok())

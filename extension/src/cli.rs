@@ -52,7 +52,8 @@ enum Command {
         host: HostArgs,
         #[arg(long, value_enum, default_value_t = AuditFormat::Text)]
         format: AuditFormat,
-        /// Exit with status 1 when an unapproved tool is found.
+        /// Exit with status 1 when an unapproved tool is found or a required
+        /// control fails or is degraded.
         #[arg(long)]
         fail_on_findings: bool,
     },
@@ -112,10 +113,15 @@ enum Command {
         #[command(subcommand)]
         command: PacksCommand,
     },
-    /// List the remote access catalog (tool ids for the policy).
+    /// List the remote access catalog (tool ids for the policy's
+    /// remote_access.approved), or with --agents the security agents
+    /// (agent ids for edr.required_any).
     Catalog {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// List the EDR, antivirus and telemetry agents instead.
+        #[arg(long)]
+        agents: bool,
     },
 }
 
@@ -471,7 +477,8 @@ fn run_with(command: Command, mut out: &mut dyn Write) -> Result<ExitCode, Strin
                     writeln!(out).map_err(io)?;
                 }
             }
-            Ok(if fail_on_findings && report.unapproved_tools() > 0 {
+            let findings = report.unapproved_tools() + report.failing_required_controls();
+            Ok(if fail_on_findings && findings > 0 {
                 ExitCode::FAILURE
             } else {
                 ExitCode::SUCCESS
@@ -536,7 +543,13 @@ fn run_with(command: Command, mut out: &mut dyn Write) -> Result<ExitCode, Strin
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Catalog { format } => {
+        Command::Catalog { format, agents } => {
+            if agents {
+                let agents = crate::agents::AgentCatalog::embedded().map_err(|e| e.to_string())?;
+                let (columns, rows) = agents.listing();
+                output::write(&mut out, format, columns, &rows).map_err(io)?;
+                return Ok(ExitCode::SUCCESS);
+            }
             let catalog = Catalog::embedded().map_err(|e| e.to_string())?;
             let (columns, rows) = catalog.listing();
             output::write(&mut out, format, columns, &rows).map_err(io)?;

@@ -326,7 +326,7 @@ fn parse_edr(value: &Value, policy: &mut Policy, problems: &mut Vec<String>) {
                     "edr.required_any",
                     value,
                     &known,
-                    "see docs/CATALOG_SCHEMA.md for agent ids",
+                    "`postern catalog --agents` lists the agent ids",
                     problems,
                 )
             }

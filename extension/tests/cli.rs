@@ -257,8 +257,13 @@ fn baseline_init_show_verify_and_damage() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("damaged"));
     assert!(root.join("var/lib/postern/baseline.json.damaged").exists());
+    // Verified again: still damaged (kept aside), not "gone".
     let out = run(&["baseline", "verify", "--root", r]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("its file is gone"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("damaged") && err.contains("baseline.json.damaged") && !err.contains("gone"),
+        "{err}"
+    );
     assert_eq!(
         run(&["baseline", "init", "--root", r]).status.code(),
         Some(1)
@@ -522,4 +527,100 @@ fn output_closed_by_its_reader_is_not_an_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.is_empty(), "{err}");
+}
+
+#[test]
+fn fail_on_findings_counts_failing_required_controls() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = format!("{}/root", fixture("bare_linux"));
+    // Both tools approved: only the required firewall, which fails there,
+    // is a finding.
+    let policy = dir.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"remote_access":{"approved":["anydesk","xrdp"]},"controls":{"required":["firewall"]}}"#,
+    )
+    .unwrap();
+    let args = |extra: &[&'static str]| {
+        let mut a = vec![
+            "audit".to_string(),
+            "--root".into(),
+            root.clone(),
+            "--policy".into(),
+            policy.display().to_string(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let run = |a: Vec<String>| {
+        Command::new(env!("CARGO_BIN_EXE_postern"))
+            .args(a)
+            .output()
+            .unwrap()
+    };
+    let out = run(args(&["--format", "json"]));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["unapproved_remote_access_tools"], 0);
+    assert_eq!(report["failing_required_controls"], 1);
+    assert_eq!(run(args(&["--fail-on-findings"])).status.code(), Some(1));
+    assert!(run(args(&[])).status.success());
+    // Nothing required: the same host is no finding.
+    std::fs::write(
+        &policy,
+        r#"{"remote_access":{"approved":["anydesk","xrdp"]}}"#,
+    )
+    .unwrap();
+    assert!(run(args(&["--fail-on-findings"])).status.success());
+}
+
+#[test]
+fn catalog_lists_tool_and_agent_ids() {
+    let out = postern(&["catalog", "--agents", "--format", "json"]);
+    assert!(out.status.success());
+    let agents: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["id"] == "crowdstrike_falcon" && a["kind"] == "edr"));
+    // The policy's error sends the user to that command.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("p.json");
+    std::fs::write(&bad, r#"{"edr":{"required_any":["crowdstrik"]}}"#).unwrap();
+    let out = postern(&["policy", "validate", bad.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("postern catalog --agents"));
+}
+
+#[test]
+fn an_unreadable_baseline_is_not_met_with_advice_to_replace_it() {
+    // The state directory cannot be read (here: a file stands where its
+    // parent should be, as a permission error would look to a user).
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_postern"))
+        .args([
+            "query",
+            "security_control_health",
+            "--where",
+            "control=postern_baseline",
+            "--format",
+            "json",
+        ])
+        .env("POSTERN_STATE_DIR", file.join("state"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = &rows[0];
+    assert_eq!(row["status"], "unknown", "{row}");
+    let fix = row["remediation"].as_str().unwrap();
+    assert!(
+        fix.contains("Run postern as root") && !fix.contains("--force"),
+        "{fix}"
+    );
 }

@@ -80,6 +80,8 @@ struct Check {
     enabled: Option<bool>,
     version: Option<String>,
     evidence: String,
+    /// A fix for this situation in place of the control's usual one.
+    fix: Option<String>,
 }
 
 impl Check {
@@ -93,7 +95,13 @@ impl Check {
             enabled: None,
             version: None,
             evidence: evidence.into(),
+            fix: None,
         }
+    }
+
+    fn fix(mut self, fix: impl Into<String>) -> Self {
+        self.fix = Some(fix.into());
+        self
     }
 
     fn states(
@@ -327,7 +335,7 @@ fn to_row(c: Check, ctx: &GenerateContext<'_>) -> Option<Row> {
     };
     let remediation = match c.status {
         Status::Pass | Status::NotApplicable => None,
-        _ => Some(def.remediation.clone()),
+        _ => Some(c.fix.clone().unwrap_or_else(|| def.remediation.clone())),
     };
     let opt = |b: Option<bool>| b.and_then(flag);
     Some(vec![
@@ -480,6 +488,14 @@ fn edr_checks(facts: &Facts<'_>, ctx: &GenerateContext<'_>) -> Vec<Check> {
             required.iter().cloned().collect::<Vec<_>>().join(", ")
         )
     };
+    // Say "required" only when the policy requires it (the `required`
+    // column says the same).
+    let is_required = ctx.policy.policy.required_controls.contains("edr") || !required.is_empty();
+    let need = if is_required {
+        format!("{wanted} is required")
+    } else {
+        format!("{wanted} is expected (the policy does not require one)")
+    };
     let healthy: Vec<&str> = candidates
         .iter()
         .filter(|c| c.status == Status::Pass)
@@ -500,10 +516,7 @@ fn edr_checks(facts: &Facts<'_>, ctx: &GenerateContext<'_>) -> Vec<Check> {
         Check::new(
             "edr",
             Status::Degraded,
-            format!(
-                "{wanted} is required; found but not healthy: {}",
-                broken.join(", ")
-            ),
+            format!("{need}; found but not healthy: {}", broken.join(", ")),
         )
         .states(
             Some(true),
@@ -520,7 +533,7 @@ fn edr_checks(facts: &Facts<'_>, ctx: &GenerateContext<'_>) -> Vec<Check> {
         Check::new(
             "edr",
             Status::Fail,
-            format!("{wanted} is required and none is installed{also}"),
+            format!("{need} and none is installed{also}"),
         )
         .states(Some(false), Some(false), Some(false))
     };
@@ -1456,8 +1469,17 @@ fn postern_baseline(ctx: &GenerateContext<'_>) -> Check {
             ),
         )
         .states(Some(true), None, None),
+        // Not a damaged baseline: postern cannot read it (run as a user,
+        // say). Recording a new one would be the wrong advice.
         Err(e @ BaselineError::Io(_)) => {
-            Check::new("postern_baseline", Status::Unknown, e.to_string())
+            Check::new("postern_baseline", Status::Unknown, e.to_string()).fix(
+                "Run postern as root (osquery runs extensions as root): the baseline is root's and others cannot read it; if root cannot either, check the state directory's permissions.",
+            )
+        }
+        Err(e @ BaselineError::Untrusted(_)) => {
+            Check::new("postern_baseline", Status::Fail, e.to_string())
+                .fix("Find out who changed the baseline's owner or mode, then record a new one with postern baseline init --force.")
+                .states(Some(false), None, None)
         }
         Err(e) => Check::new("postern_baseline", Status::Fail, e.to_string()).states(
             Some(false),
