@@ -518,6 +518,22 @@ fn run_with(command: Command, mut out: &mut dyn Write) -> Result<ExitCode, Strin
             }
             let format = ReportFormat::choose(format, output.as_deref());
             let threads = threads.map_or_else(crate::report::default_threads, usize::from);
+            // A log named on the command line that cannot be read is an
+            // error, not an empty report (files that vanish from a directory
+            // while it is read are counted as malformed input instead).
+            for input in inputs.iter().filter(|p| p.as_os_str() != "-") {
+                // (A pipe such as `<(zcat ...)` is not opened twice.)
+                let readable = std::fs::metadata(input).and_then(|m| {
+                    if m.is_dir() {
+                        std::fs::read_dir(input).map(|_| ())
+                    } else if m.is_file() {
+                        std::fs::File::open(input).map(|_| ())
+                    } else {
+                        Ok(())
+                    }
+                });
+                readable.map_err(|e| format!("cannot read {}: {e}", input.display()))?;
+            }
             let analysis = crate::report::analyze(&inputs, threads)?;
             let report = analysis.report();
             match output {

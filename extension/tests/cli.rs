@@ -624,3 +624,15 @@ fn an_unreadable_baseline_is_not_met_with_advice_to_replace_it() {
         "{fix}"
     );
 }
+
+#[test]
+fn a_named_log_that_cannot_be_read_is_an_error_not_an_empty_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("osqueryd.results.log");
+    let out = postern(&["report", missing.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(&missing.display().to_string()), "{err}");
+    assert!(out.stdout.is_empty());
+}
