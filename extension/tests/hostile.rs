@@ -290,3 +290,36 @@ fn absolute_links_out_of_an_image_lead_back_into_it() {
     let software = run(&engine, "new_software_since_enrollment");
     assert!(rows_where(&software, "name", "anydesk").is_empty());
 }
+
+#[test]
+fn ssh_configurations_that_loop_flood_and_block_are_read_within_bounds() {
+    let image = Image::new();
+    let home = "/home/mallory";
+    // The config includes itself, a FIFO, the file with the RemoteForward,
+    // then a pattern over 5,000 files meant to spend the budget first.
+    image.write(
+        &format!("{home}/.ssh/config"),
+        "Include ~/.ssh/config\nInclude pipe.conf\nInclude real.conf\nInclude flood/*\n",
+    );
+    image.fifo(&format!("{home}/.ssh/pipe.conf"));
+    image.flood(&format!("{home}/.ssh/flood"), 5_000, |i| format!("f{i:05}"));
+    image.write(
+        &format!("{home}/.ssh/real.conf"),
+        "Host jump\n  RemoteForward 5900 localhost:5900\n",
+    );
+    // A renamed program at rest that is a FIFO: skipped, not waited on.
+    image.fifo(&format!("{home}/.cargo/bin/update-helper"));
+    let engine = image.engine();
+    let started = std::time::Instant::now();
+    let tools = run(&engine, "remote_access_tools");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    let config = rows_where(&tools, "tool_id", "ssh_reverse_tunnel");
+    assert_eq!(config.len(), 1);
+    let evidence = column(&tools, config[0], "evidence");
+    assert!(
+        evidence.contains(
+            "RemoteForward 5900 localhost:5900 (under Host jump) in /home/mallory/.ssh/real.conf"
+        ),
+        "{evidence}"
+    );
+}

@@ -987,7 +987,7 @@ fn collect_home_state(scan: &mut Scan<'_>) {
 /// Most ssh_config drop-ins read from `/etc/ssh/ssh_config.d`, and most
 /// files one configuration pulls in through `Include`, how deep.
 const MAX_SSH_DROP_INS: usize = 256;
-const MAX_SSH_INCLUDED: usize = 64;
+const MAX_SSH_INCLUDED: usize = 256;
 const MAX_SSH_INCLUDE_DEPTH: usize = 4;
 const SSH_CONFIG_CAP: u64 = 16 << 20;
 
@@ -1011,9 +1011,10 @@ fn ssh_config_forwards(
     base: &str,
 ) -> Vec<ConfiguredForward> {
     let mut found = Vec::new();
-    let mut queue = vec![(top.to_string(), 0usize)];
+    // In the order ssh reads them: a file's includes after it, in order.
+    let mut queue = std::collections::VecDeque::from([(top.to_string(), 0usize)]);
     let mut read = 0usize;
-    while let Some((path, depth)) = queue.pop() {
+    while let Some((path, depth)) = queue.pop_front() {
         read += 1;
         if read > MAX_SSH_INCLUDED {
             scan.warnings.push(format!(
@@ -1079,7 +1080,7 @@ fn ssh_config_forwards(
                         .map(|n| (join(dir, n), depth + 1)),
                 );
             } else {
-                queue.push((absolute, depth + 1));
+                queue.push_back((absolute, depth + 1));
             }
         }
     }
