@@ -285,6 +285,9 @@ impl HostRoot {
                 format!("{} is not a directory", base.display()),
             ));
         }
+        // A root this process cannot list would give every table nothing
+        // and a warning per file: refuse it once, naming it.
+        fs::read_dir(&canonical_base)?;
         use std::os::unix::fs::MetadataExt;
         let owner = fs::metadata(&canonical_base)?.uid();
         let dir = if canonical_base == Path::new("/") {

@@ -636,3 +636,44 @@ fn a_named_log_that_cannot_be_read_is_an_error_not_an_empty_report() {
     assert!(err.contains(&missing.display().to_string()), "{err}");
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn a_named_directory_without_logs_is_an_error_not_an_empty_report() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("rotated")).unwrap();
+    let out = postern(&["report", dir.path().to_str().unwrap(), "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&dir.path().display().to_string()) && err.contains("no result log file"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_root_that_cannot_be_listed_is_one_error_not_empty_tables() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("host");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o311)).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_postern"));
+    command.args(["audit", "--root", root.to_str().unwrap()]);
+    if rustix::process::geteuid().is_root() {
+        // root lists any directory: ask as nobody, as a non-root user would.
+        command.uid(65534).gid(65534);
+    }
+    let out = command.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("cannot use --root {}", root.display()))
+            && err.contains("Permission denied"),
+        "{err}"
+    );
+}

@@ -254,27 +254,39 @@ pub fn parse_line(line: &str) -> Result<Line<'_>, String> {
 }
 
 /// The files to read: each path itself, or every file below a directory.
+/// A directory with no file below it is an error naming it, as a missing
+/// file is: a scheduled report must not mail figures for zero hosts.
 pub fn expand(paths: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
+    let named =
+        |path: &Path, e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
     let mut out = Vec::new();
     for p in paths {
         if p.as_os_str() == "-" || !p.is_dir() {
             out.push(p.clone());
             continue;
         }
+        let before = out.len();
         let mut stack = vec![p.clone()];
         while let Some(dir) = stack.pop() {
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)?
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .map_err(|e| named(&dir, e))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .collect();
             entries.sort();
             for e in entries.into_iter().rev() {
-                let meta = std::fs::symlink_metadata(&e)?;
+                let meta = std::fs::symlink_metadata(&e).map_err(|err| named(&e, err))?;
                 if meta.is_dir() {
                     stack.push(e);
                 } else if meta.is_file() && out.len() < MAX_FILES {
                     out.push(e);
                 }
             }
+        }
+        if out.len() == before {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{}: no result log file in this directory", p.display()),
+            ));
         }
     }
     Ok(out)
