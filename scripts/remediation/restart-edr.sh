@@ -4,7 +4,11 @@
 # run twice: a running agent is left alone. Refuses when no known agent
 # service is installed: reinstalling an agent needs its package and tokens.
 set -eu
-[ "$(uname -s)" = Linux ] || { echo "restart-edr: Linux only" >&2; exit 2; }
+case "$(uname -s)" in
+    Linux) ;;
+    Darwin) echo "restart-edr: not on macOS: agents there run as protected system extensions; re-approve or reinstall the agent through the MDM" >&2; exit 2 ;;
+    *) echo "restart-edr: Linux only" >&2; exit 2 ;;
+esac
 [ "$(id -u)" -eq 0 ] || { echo "restart-edr: must run as root" >&2; exit 2; }
 found=""
 # Service units of the agents in postern's catalog.

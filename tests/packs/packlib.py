@@ -54,6 +54,8 @@ def all_queries():
         out.append(("fleet/reports.yml", r["name"], r["query"], r["platform"]))
     for p in load_yaml("policies.yml"):
         out.append(("fleet/policies.yml", p["name"], p["query"], p["platform"]))
+    for label in load_yaml("labels.yml"):
+        out.append(("fleet/labels.yml", label["name"], label["query"], "all"))
     return out
 
 
@@ -84,3 +86,15 @@ def tables_and_columns(db, sql):
     finally:
         db.set_authorizer(None)
     return reads
+
+
+def enabled_extensions():
+    """fleet/agent-options.yml's extensions with the commented-out targets
+    (to enable once published) enabled."""
+    import yaml
+
+    with open(os.path.join(REPO, "fleet", "agent-options.yml")) as f:
+        lines = f.read().splitlines()
+    enabled = [l.replace("# ", "", 1) if l.startswith("  # postern") or l.startswith("  #   ") else l
+               for l in lines]
+    return yaml.safe_load("\n".join(enabled))["extensions"]

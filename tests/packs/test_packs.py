@@ -5,10 +5,11 @@ queries run on real rows from the built extension."""
 import json
 import os
 import re
+import sqlite3
 
 import pytest
 
-from packlib import (FLEET_SCHEMA, POSTERN_TABLES, REPO, all_queries, load_packs, load_yaml,
+from packlib import (postern_schema, FLEET_SCHEMA, POSTERN_TABLES, REPO, all_queries, load_packs, load_yaml,
                       sqlite_with_schema, tables_and_columns)
 
 OSQUERY_PLATFORMS = {"all", "any", "posix", "linux", "darwin", "windows", "freebsd"}
@@ -61,8 +62,16 @@ def test_fleet_files_are_well_formed():
         assert set(r["platform"].split(",")) <= FLEET_PLATFORMS
         assert r["observer_can_run"] is True and isinstance(r["automations_enabled"], bool)
     policies = load_yaml("policies.yml")
+    with_scripts = load_yaml("fleet-policies.yml")
     assert len({p["name"] for p in policies}) == len(policies)
-    for p in policies:
+    # The same policies, the fleet file's with remediation scripts.
+    assert [dict(p, run_script=None) for p in with_scripts] == [dict(p, run_script=None) for p in policies]
+    assert not any("run_script" in p for p in policies)
+    assert sum("run_script" in p for p in with_scripts) == 3
+    # Every policy but the coverage one is scoped to the hosts with postern.
+    unscoped = [p["name"] for p in policies if "labels_include_any" not in p]
+    assert unscoped == ["postern: extension loaded"], unscoped
+    for p in with_scripts:
         assert p["resolution"].strip() and p["description"].strip(), p["name"]
         assert set(p["platform"].split(",")) <= FLEET_PLATFORMS
         if "run_script" in p:
@@ -101,3 +110,25 @@ def test_core_schema_and_queries_match_fleets_schema(schemas):
                 continue
             assert column in {c["name"] for c in fleet[table]["columns"]}, (source, qname, table, column)
             assert platforms_of(platform) <= set(fleet[table]["platforms"]), (qname, table)
+
+
+def test_the_loaded_label_and_coverage_policy_tell_hosts_apart():
+    """Passes only where every postern table is registered and active: a host
+    where the extension is absent, or registered but dropped, fails."""
+    label = load_yaml("labels.yml")[0]["query"]
+    coverage = [p for p in load_yaml("policies.yml") if p["name"] == "postern: extension loaded"][0]["query"]
+    assert label == coverage
+    tables = sorted(postern_schema())
+
+    def rows(registry):
+        db = sqlite3.connect(":memory:")
+        db.execute("CREATE TABLE osquery_registry (registry TEXT, name TEXT, owner_uuid INTEGER, "
+                   "internal INTEGER, active INTEGER)")
+        db.executemany("INSERT INTO osquery_registry VALUES (?, ?, 0, 0, ?)", registry)
+        return db.execute(label).fetchall()
+
+    core = [("table", "processes", 1), ("config", "filesystem", 1)]
+    assert rows(core + [("table", t, 1) for t in tables]) == [(1,)]
+    assert rows(core) == []
+    assert rows(core + [("table", t, 1) for t in tables[1:]]) == []
+    assert rows(core + [("table", t, int(t != tables[0])) for t in tables]) == []
