@@ -48,7 +48,7 @@ class CppCore(CoreState):
     """A running C++ osquery peer serving the extension manager in workdir."""
 
     def __init__(self, workdir, interval=1.0, preregister=None, ping_timeout=10.0,
-                 extensions_timeout=3.0):
+                 extensions_timeout=3.0, extensions_autoload=None):
         self.socket = os.path.join(workdir, "osquery.em")
         self.state_path = os.path.join(workdir, "core-state.json")
         self.log_path = os.path.join(workdir, "core.log")
@@ -57,6 +57,8 @@ class CppCore(CoreState):
                 "--extensions-timeout", str(extensions_timeout)]
         if preregister:
             args += ["--preregister", preregister]
+        if extensions_autoload:
+            args += ["--extensions-autoload", extensions_autoload]
         # Its log goes to a file: a pipe nobody reads could fill up and stall it.
         with open(self.log_path, "w") as log:
             self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True)

@@ -18,7 +18,8 @@
  *     then the call on another), clients as in impl_thrift.cpp.
  *
  * Subcommands (run without arguments for the flags):
- *   serve     serve ExtensionManager on --socket, watch registered extensions;
+ *   serve     serve ExtensionManager on --socket, watch registered extensions,
+ *             start the extensions an --extensions-autoload file names;
  *             test hooks: --state FILE (JSON, rewritten on every change),
  *             SIGUSR1 (forget every registration), SIGTERM (go away).
  *   call      call a plugin of a registered extension as osquery does.
@@ -33,6 +34,8 @@
 #include <unistd.h>
 
 #include <glob.h>
+#include <spawn.h>
+#include <sys/wait.h>
 
 #include <cctype>
 #include <cerrno>
@@ -431,6 +434,13 @@ class Core {
     save();
   }
 
+  // Records an event from outside the manager (the autoloader).
+  void note(const std::string& json) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    event(json);
+    save();
+  }
+
  private:
   // One pass of the watcher. Each extension is pinged on a new connection to
   // <socket>.<uuid>; one failure (no socket, transport error or timeout, or
@@ -684,6 +694,120 @@ class ReadyPrinter : public TServerEventHandler {
 };
 
 // ---------------------------------------------------------------------------
+// Autoload, as osqueryd's loadExtensions/isFileSafe/safePermissions
+// (osquery/extensions/extensions.cpp, osquery/filesystem/filesystem.cpp):
+// one path per line, '#' and ';' start comments, a directory line stands for
+// the files in it; a path must exist, end in ".ext", and be safe: its
+// directory without the sticky bit, the file not world-writable, owned by
+// root or by this process's user, with the owner-exec bit. A safe file is
+// started as `<path> --socket <manager> --timeout <s> --interval <s>` with
+// OSQUERY_EXTENSION=<pid>. Departure: osquery's watcher restarts an
+// extension that exits; here each is started once (the tests look at one
+// life).
+
+
+bool autoloadSafe(const std::string& path, std::string& why) {
+  struct stat file_stat, link_stat, dir_stat;
+  const std::string dir = path.substr(0, path.find_last_of('/') == std::string::npos
+                                             ? 0
+                                             : path.find_last_of('/'));
+  if (::lstat(path.c_str(), &link_stat) != 0 || ::stat(path.c_str(), &file_stat) != 0 ||
+      ::stat(dir.empty() ? "." : dir.c_str(), &dir_stat) != 0) {
+    why = "Cannot stat";
+    return false;
+  }
+  if (dir_stat.st_mode & S_ISVTX) {
+    why = "Will not autoload extension with unsafe directory permissions";
+    return false;
+  }
+  if (S_ISREG(file_stat.st_mode) && (file_stat.st_mode & S_IWOTH)) {
+    why = "Extension binary has unsafe permissions";
+    return false;
+  }
+  if (file_stat.st_uid != ::getuid() && file_stat.st_uid != 0) {
+    why = "Extension binary has unsafe permissions";
+    return false;
+  }
+  if (!(file_stat.st_mode & S_IXUSR)) {
+    why = "Extension binary has unsafe permissions";
+    return false;
+  }
+  return true;
+}
+
+void autoload(Core& core, const std::string& file, const std::string& socket,
+              double timeout, double interval) {
+  FILE* f = std::fopen(file.c_str(), "r");
+  if (f == nullptr) {
+    core.note(Json().str("event", "autoload").str("path", file).str("result", "refused")
+                  .str("why", "Cannot read autoload file").text());
+    return;
+  }
+  std::vector<std::string> paths;
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, f) != nullptr) {
+    std::string line(buf);
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+    size_t start = 0;
+    while (start < line.size() && std::isspace(static_cast<unsigned char>(line[start]))) ++start;
+    line = line.substr(start);
+    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
+    struct stat st;
+    if (::stat(line.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      glob_t g;
+      if (::glob((line + "/*").c_str(), 0, nullptr, &g) == 0) {
+        for (size_t i = 0; i < g.gl_pathc; ++i) paths.push_back(g.gl_pathv[i]);
+      }
+      ::globfree(&g);
+    } else {
+      paths.push_back(line);
+    }
+  }
+  std::fclose(f);
+  const std::string pid = std::to_string(::getpid());
+  const std::string osquery_env = "OSQUERY_EXTENSION=" + pid;
+  for (const auto& path : paths) {
+    std::string why;
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) {
+      why = "Cannot autoload extension: does not exist";
+    } else if (path.size() < 4 || path.compare(path.size() - 4, 4, ".ext") != 0) {
+      why = "Will not autoload extension not ending in '.ext'";
+    } else {
+      autoloadSafe(path, why);
+    }
+    if (!why.empty()) {
+      core.note(Json().str("event", "autoload").str("path", path).str("result", "refused")
+                    .str("why", why).text());
+      continue;
+    }
+    const std::string t = std::to_string(static_cast<int>(timeout));
+    const std::string i = std::to_string(static_cast<int>(interval < 1 ? 1 : interval));
+    std::vector<std::string> argv_s = {path, "--socket", socket, "--timeout", t, "--interval", i};
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(&a[0]);
+    argv.push_back(nullptr);
+    std::vector<std::string> env_s;
+    for (char** e = environ; *e != nullptr; ++e) {
+      if (std::strncmp(*e, "OSQUERY_EXTENSION=", 18) != 0) env_s.push_back(*e);
+    }
+    env_s.push_back(osquery_env);
+    std::vector<char*> envp;
+    for (auto& e : env_s) envp.push_back(&e[0]);
+    envp.push_back(nullptr);
+    pid_t child = 0;
+    const int rc = ::posix_spawn(&child, path.c_str(), nullptr, nullptr, argv.data(), envp.data());
+    if (rc != 0) {
+      core.note(Json().str("event", "autoload").str("path", path).str("result", "refused")
+                    .str("why", std::string("spawn failed: ") + std::strerror(rc)).text());
+      continue;
+    }
+    core.note(Json().str("event", "autoload").str("path", path).str("result", "started")
+                  .num("pid", child).text());
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Signals of `serve`. The handlers only call async-signal-safe functions.
 
 char g_socket_path[256];  // the manager socket, removed on SIGTERM
@@ -720,7 +844,7 @@ void installHandler(int sig, void (*handler)(int)) {
       << "usage:\n"
          "  osquery_core serve --socket PATH [--state FILE] [--interval SECS=1]\n"
          "               [--preregister NAME] [--ping-timeout SECS=10]\n"
-         "               [--extensions-timeout SECS=3]\n"
+         "               [--extensions-timeout SECS=3] [--extensions-autoload FILE]\n"
          "  osquery_core call --socket MANAGER_PATH --uuid N --registry R --item NAME\n"
          "               [--request KEY=VALUE ...] [--timeout SECS=300]\n"
          "  osquery_core register --socket MANAGER_PATH --name N --version V\n"
@@ -837,6 +961,17 @@ int serve(const Args& args) {
   }).detach();
   std::thread([&core, watch] { core.watchForever(watch); }).detach();
 
+  const std::string autoload_file = args.get("--extensions-autoload", "");
+  if (!autoload_file.empty()) {
+    // osqueryd loads extensions once its manager listens.
+    std::thread([&core, autoload_file, socket, watch] {
+      while (!pathExists(socket)) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      autoload(core, autoload_file, socket, watch.extensions_timeout, watch.interval);
+    }).detach();
+    // Reap what it starts (no zombies while the tests look at pids).
+    ::signal(SIGCHLD, SIG_IGN);
+  }
+
   TThreadedServer server(
       std::make_shared<ext::ExtensionManagerProcessor>(std::make_shared<ManagerHandler>(core)),
       std::make_shared<TServerSocket>(socket),
@@ -950,7 +1085,7 @@ int main(int argc, char** argv) {
   if (command == "serve") {
     return serve(Args(argc, argv,
                       {"--socket", "--state", "--interval", "--preregister",
-                       "--ping-timeout", "--extensions-timeout"}));
+                       "--ping-timeout", "--extensions-timeout", "--extensions-autoload"}));
   }
   if (command == "call") {
     return call(Args(argc, argv,
