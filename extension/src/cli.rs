@@ -534,7 +534,7 @@ fn run_with(command: Command, mut out: &mut dyn Write) -> Result<ExitCode, Strin
                 });
                 readable.map_err(|e| format!("cannot read {}: {e}", input.display()))?;
             }
-            let analysis = crate::report::analyze(&inputs, threads)?;
+            let mut analysis = crate::report::analyze(&inputs, threads)?;
             let report = analysis.report();
             match output {
                 Some(path) => write_whole(&path, |w| write_report(w, format, &report))?,

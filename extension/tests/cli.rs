@@ -366,7 +366,7 @@ fn report_chooses_its_format_and_writes_whole_files() {
     let out = postern(&["report", d]);
     assert!(out.status.success());
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(json["schema"], "postern.report/1");
+    assert_eq!(json["schema"], "postern.report/2");
     assert_eq!(json["hosts"]["total"], 12);
     // --output: the format follows the file's extension.
     let html = dir.path().join("fleet.html");
@@ -676,4 +676,98 @@ fn a_root_that_cannot_be_listed_is_one_error_not_empty_tables() {
             && err.contains("Permission denied"),
         "{err}"
     );
+}
+
+/// A small deterministic shuffle (xorshift), so a failure can be replayed.
+fn shuffle<T>(items: &mut [T], mut seed: u64) {
+    for i in (1..items.len()).rev() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        items.swap(i, (seed % (i as u64 + 1)) as usize);
+    }
+}
+
+#[test]
+fn report_figures_do_not_depend_on_how_the_logs_arrive() {
+    use std::io::Write;
+    let (dir, demo) = demo_log(40, 7);
+    // The demo's garbage lines would be reported with their file and line
+    // number, which moving lines changes; everything else must not change.
+    let lines: Vec<String> = std::fs::read_to_string(&demo)
+        .unwrap()
+        .lines()
+        .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+        .map(String::from)
+        .collect();
+    let whole = dir.path().join("whole.log");
+    std::fs::write(&whole, lines.join("\n") + "\n").unwrap();
+    let want = postern(&["report", whole.to_str().unwrap(), "--format", "json"]);
+    assert!(want.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&want.stdout).unwrap();
+    assert!(
+        json["time_to_resolve"]["overall"]["count"]
+            .as_u64()
+            .unwrap()
+            > 10
+    );
+
+    for seed in [1u64, 7, 42, 1234] {
+        // Lines shuffled across files of a directory tree, named so that
+        // name order is not time order, some gzip, one of them rotated
+        // logrotate-style; every figure must be byte for byte the same.
+        let mut shuffled = lines.clone();
+        shuffle(&mut shuffled, seed);
+        let tree = dir.path().join(format!("tree-{seed}"));
+        std::fs::create_dir_all(tree.join("older")).unwrap();
+        let names = [
+            "osqueryd.results.log",
+            "osqueryd.results.log.1",
+            "older/osqueryd.results.log.2.gz",
+            "2026-03-02.log",
+            "2026-03-01.log.gz",
+        ];
+        let per = shuffled.len().div_ceil(names.len());
+        for (name, part) in names.iter().zip(shuffled.chunks(per)) {
+            let text = part.join("\n") + "\n";
+            let path = tree.join(name);
+            if name.ends_with(".gz") {
+                let mut gz = flate2::write::GzEncoder::new(
+                    std::fs::File::create(&path).unwrap(),
+                    flate2::Compression::fast(),
+                );
+                gz.write_all(text.as_bytes()).unwrap();
+                gz.finish().unwrap();
+            } else {
+                std::fs::write(&path, text).unwrap();
+            }
+        }
+        let got = postern(&["report", tree.to_str().unwrap(), "--format", "json"]);
+        assert!(got.status.success());
+        assert!(
+            want.stdout == got.stdout,
+            "seed {seed}: the figures changed"
+        );
+        // The same files named one by one in another order, two threads.
+        let mut files: Vec<String> = names
+            .iter()
+            .map(|n| tree.join(n).display().to_string())
+            .collect();
+        shuffle(&mut files, seed + 1);
+        let mut args = vec!["report", "--format", "json", "--threads", "2"];
+        args.extend(files.iter().map(String::as_str));
+        let got = postern(&args);
+        assert!(want.stdout == got.stdout, "seed {seed}: files one by one");
+    }
+
+    // A log copied twice (a forwarder that retried) changes the input
+    // counts, not one figure.
+    let twice = dir.path().join("twice.log");
+    std::fs::write(&twice, lines.join("\n") + "\n" + &lines.join("\n") + "\n").unwrap();
+    let got = postern(&["report", twice.to_str().unwrap(), "--format", "json"]);
+    let mut a: serde_json::Value = serde_json::from_slice(&got.stdout).unwrap();
+    let mut b = json.clone();
+    a.as_object_mut().unwrap().remove("input");
+    b.as_object_mut().unwrap().remove("input");
+    assert_eq!(a, b);
 }

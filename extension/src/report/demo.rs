@@ -11,7 +11,8 @@
 //!   have a failing `edr`; of those, hosts with `i % 6 == 4` have it fixed on
 //!   day 2 at 12:00 (60 hours after the start), the others never;
 //! - hosts with `i % 4 == 0`: `firewall` fails on day 1 at 10:00 and passes
-//!   again `2 + i / 4` hours later (if that is inside the window);
+//!   again `2 + i / 4` hours later (if that is inside the window); its
+//!   failing rows say `status_since` 4 minutes before the failure is logged;
 //! - hosts with `i % 5 == 2`: AnyDesk appears on day 2 at 09:00 (installed
 //!   45 minutes earlier) and, on hosts with `i % 10 == 2`, is removed 30
 //!   minutes later; the others keep it;
@@ -95,6 +96,18 @@ impl Host {
             .then(|| (broke, broke + (2 + (self.i / 4) as i64) * HOUR))
     }
 
+    /// A control's row at `t`; a failing firewall says since when it is off
+    /// (`status_since`, 4 minutes before the result that shows it).
+    fn row(&self, c: &str, t: i64) -> Value {
+        let mut row = control(c, self.status(c, t));
+        if let (Some((broke, _)), "firewall", "fail") = (self.firewall(), c, self.status(c, t)) {
+            if let Some(obj) = row.as_object_mut() {
+                obj.insert("status_since".into(), json!((broke - 240).to_string()));
+            }
+        }
+        row
+    }
+
     fn status(&self, control: &str, t: i64) -> &'static str {
         let failing = match control {
             "edr" => self.i % 3 == 1 && self.edr_fixed().is_none_or(|f| t < f),
@@ -120,7 +133,7 @@ impl Host {
                     "postern_control_status",
                     DEMO_START,
                     "added",
-                    control(c, self.status(c, DEMO_START)),
+                    self.row(c, DEMO_START),
                 ),
             ));
         }
@@ -143,18 +156,12 @@ impl Host {
                         "postern_control_status",
                         t,
                         "removed",
-                        control(c, self.status(c, t - 1)),
+                        self.row(c, t - 1),
                     ),
                 ));
                 out.push((
                     t,
-                    event(
-                        h,
-                        "postern_control_status",
-                        t,
-                        "added",
-                        control(c, self.status(c, t)),
-                    ),
+                    event(h, "postern_control_status", t, "added", self.row(c, t)),
                 ));
             }
         };
@@ -204,10 +211,7 @@ impl Host {
 
     /// The daily snapshot of every control, in snapshot format.
     fn snapshot(&self, t: i64) -> Value {
-        let rows: Vec<Value> = CONTROLS
-            .iter()
-            .map(|c| control(c, self.status(c, t)))
-            .collect();
+        let rows: Vec<Value> = CONTROLS.iter().map(|c| self.row(c, t)).collect();
         let mut m = header(&self.name, "postern_control_snapshot", t);
         m.insert("snapshot".into(), Value::Array(rows));
         m.insert("action".into(), json!("snapshot"));
@@ -301,6 +305,19 @@ mod tests {
         assert_eq!(daily[2]["share"], 33.0 / 40.0);
         let edr = control("edr");
         assert_eq!(edr["grade"], "C");
+        assert_eq!(edr["grade_now"], "C");
+        // Host-days: 40 hosts x 7 days; not compliant: 6 fixed hosts x 3 days
+        // (days 0-2) and 7 unfixed hosts x 7 days.
+        assert_eq!(edr["host_days"], 280);
+        assert_eq!(edr["compliant_host_days"], 280 - 18 - 49);
+        assert_eq!(edr["daily"][0]["share"], 27.0 / 40.0);
+        assert_eq!(edr["daily"][2]["share"], 27.0 / 40.0, "failing until 12:00");
+        assert_eq!(edr["daily"][3]["share"], 33.0 / 40.0);
+        // No status_since on EDR rows: identified within the 300 s interval.
+        assert_eq!(edr["time_to_identify"]["count"], 13);
+        assert_eq!(edr["time_to_identify"]["from_interval"], 13);
+        assert_eq!(edr["time_to_identify"]["median_s"], 300);
+        assert_eq!(r["window"]["days"], 7);
         assert_eq!(edr["open"].as_array().unwrap().len(), 7);
         assert_eq!(edr["time_to_resolve"]["count"], 6);
         assert_eq!(edr["time_to_resolve"]["median_s"], 60 * HOUR);
@@ -311,6 +328,17 @@ mod tests {
         assert_eq!(firewall["time_to_resolve"]["p90_s"], 10 * HOUR);
         assert_eq!(firewall["share"], 1.0);
         assert_eq!(firewall["grade"], "A");
+        assert_eq!(firewall["compliant_host_days"], 270);
+        assert_eq!(firewall["daily"][1]["share"], 30.0 / 40.0);
+        assert_eq!(firewall["time_to_identify"]["count"], 10);
+        assert_eq!(firewall["time_to_identify"]["from_interval"], 0);
+        assert_eq!(firewall["time_to_identify"]["median_s"], 240);
+        assert_eq!(r["time_to_identify"]["count"], 23);
+        assert_eq!(r["time_to_identify"]["from_interval"], 13);
+        // Every control together: 8 x 280 host-days, 67 + 10 not compliant.
+        assert_eq!(r["compliance"]["window_share"], 2163.0 / 2240.0);
+        assert_eq!(r["compliance"]["grade"], "A");
+        assert_eq!(r["compliance"]["share_now"], (320.0 - 7.0) / 320.0);
         assert_eq!(control("screen_lock")["hosts"], 40);
         // AnyDesk on hosts 2, 7, 12, ..., 37 (8); removed after 30 min on 2, 12, 22, 32.
         let ra = &r["remote_access"];
@@ -343,7 +371,11 @@ mod tests {
                 .clone()
         };
         assert_eq!(host("h001")["grade"], "B", "7 of 8 controls pass on h001");
-        assert_eq!(host("h004")["grade"], "A", "h004's EDR was fixed");
+        assert_eq!(host("h004")["grade_now"], "A", "h004's EDR was fixed");
+        // ... but it failed on days 0-2 and its firewall on day 1: 52 of 56
+        // host-days compliant.
+        assert_eq!(host("h004")["window_share"], 52.0 / 56.0);
+        assert_eq!(host("h004")["grade"], "B");
     }
 
     #[test]

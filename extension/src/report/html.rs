@@ -27,6 +27,7 @@ const TTR_COLORS: [&str; 2] = ["#f59e0b", "#9a3412"];
 const TOOL_COLORS: [&str; 2] = ["#dc2626", "#7c3aed"];
 const SOFTWARE_COLOR: &str = "#059669";
 const WEEK_COLOR: &str = "#0891b2";
+const COMPLIANCE_COLOR: &str = "#15803d";
 
 const STYLE: &str = "
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;color:#1f2937;background:#f9fafb}
@@ -63,8 +64,47 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-fn hours(seconds: Option<i64>) -> Option<f64> {
-    seconds.map(|s| (s as f64 / 360.0).round() / 10.0)
+/// A unit for durations whose largest is `max_s` seconds: minutes up to
+/// two hours, hours up to two days, days beyond. (name, seconds in one)
+pub fn unit_for(max_s: i64) -> (&'static str, f64) {
+    if max_s < 2 * 3_600 {
+        ("minutes", 60.0)
+    } else if max_s < 2 * 86_400 {
+        ("hours", 3_600.0)
+    } else {
+        ("days", 86_400.0)
+    }
+}
+
+/// `seconds` in `unit`, one decimal.
+fn in_unit(seconds: Option<i64>, unit: (&str, f64)) -> Option<f64> {
+    seconds.map(|s| (s as f64 / unit.1 * 10.0).round() / 10.0)
+}
+
+fn shown(seconds: Option<i64>, unit: (&str, f64)) -> String {
+    in_unit(seconds, unit).map_or("-".into(), |v| format!("{v:.1}"))
+}
+
+/// "1 host", "2 hosts".
+pub fn count(n: usize, one: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {one}s")
+    }
+}
+
+/// The unit for every duration of the controls table and chart.
+fn durations_unit(r: &Report) -> (&'static str, f64) {
+    let max = r
+        .controls
+        .iter()
+        .flat_map(|c| [c.time_to_resolve.p90_s, c.time_to_identify.durations.p90_s])
+        .chain([r.remote_access.time_to_resolve.p90_s])
+        .flatten()
+        .max()
+        .unwrap_or(0);
+    unit_for(max)
 }
 
 fn grade(g: &str) -> String {
@@ -198,16 +238,21 @@ fn horizontal_bars(
 }
 
 fn ttr_chart(r: &Report) -> String {
+    let unit = durations_unit(r);
     let mut rows: Vec<(&str, f64, f64)> = r
         .controls
         .iter()
         .filter_map(|c| {
             let t = &c.time_to_resolve;
-            Some((c.control, hours(t.median_s)?, hours(t.p90_s)?))
+            Some((
+                c.control,
+                in_unit(t.median_s, unit)?,
+                in_unit(t.p90_s, unit)?,
+            ))
         })
         .collect();
     let ra = &r.remote_access.time_to_resolve;
-    if let (Some(m), Some(p)) = (hours(ra.median_s), hours(ra.p90_s)) {
+    if let (Some(m), Some(p)) = (in_unit(ra.median_s, unit), in_unit(ra.p90_s, unit)) {
         rows.push(("unapproved remote access", m, p));
     }
     if rows.is_empty() {
@@ -218,7 +263,7 @@ fn ttr_chart(r: &Report) -> String {
     horizontal_bars(
         (
             "chart-time-to-resolve",
-            "Time to resolve (hours)",
+            &format!("Time to resolve ({})", unit.0),
             "From a control's first failing result (or a tool's first sighting) to its passing result (or removal); the slowest first.",
         ),
         &TTR_COLORS,
@@ -227,6 +272,30 @@ fn ttr_chart(r: &Report) -> String {
             ("median", rows.iter().map(|r| r.1).collect()),
             ("90th percentile", rows.iter().map(|r| r.2).collect()),
         ],
+    )
+}
+
+fn compliance_chart(r: &Report) -> String {
+    let daily = &r.compliance.daily;
+    if daily.is_empty() {
+        return empty("No control results in the logs.");
+    }
+    let options = merge(
+        base("Host-days compliant per day", 320.0, &[COMPLIANCE_COLOR]),
+        json!({
+            "x_axis_data": daily.iter().map(|d| d.day.as_str()).collect::<Vec<_>>(),
+            "x_axis_label_overflow": "thin",
+            "series_fill": true, "series_stroke_width": 3,
+            "y_axis_configs": [{"axis_min": 0, "axis_max": 100, "axis_formatter": "{c}%", "axis_split_number": 5}],
+            "series_list": [{"name": "controls passing all day (%)",
+                "data": daily.iter().map(|d| (d.share * 1000.0).round() / 10.0).collect::<Vec<_>>()}],
+        }),
+    );
+    figure(
+        "chart-compliance",
+        "Share of (host, control) pairs that passed all day, per UTC day: the basis of the window grades.",
+        &[COMPLIANCE_COLOR],
+        line_chart(&options),
     )
 }
 
@@ -316,6 +385,63 @@ fn card(out: &mut String, value: &str, label: &str) {
 
 fn cards(r: &Report) -> String {
     let mut s = String::from("<div class=\"cards\">");
+    let e = &r.edr_coverage;
+    card(
+        &mut s,
+        &pct(e.share),
+        &format!(
+            "EDR coverage now ({} of {})",
+            e.hosts_passing,
+            count(e.hosts_reporting, "host")
+        ),
+    );
+    let c = &r.compliance;
+    card(
+        &mut s,
+        &format!("{} {}", c.grade, c.window_share.map_or("-".into(), pct)),
+        &format!(
+            "compliance over {} (host-days passing all day); now {} {}",
+            count(r.window.days, "day"),
+            c.grade_now,
+            pct(c.share_now)
+        ),
+    );
+    let i = &r.time_to_identify;
+    let unit = unit_for(i.durations.p90_s.unwrap_or(0));
+    card(
+        &mut s,
+        &format!(
+            "{} / {} {}",
+            shown(i.durations.median_s, unit),
+            shown(i.durations.p90_s, unit),
+            unit.0
+        ),
+        &format!(
+            "time to identify, median / p90: from a control breaking to the first result showing it ({} of {} bounded by the query interval)",
+            i.from_interval, i.durations.count
+        ),
+    );
+    let overall = &r.time_to_resolve.overall;
+    let unit = unit_for(overall.p90_s.unwrap_or(0));
+    card(
+        &mut s,
+        &format!(
+            "{} / {} {}",
+            shown(overall.median_s, unit),
+            shown(overall.p90_s, unit),
+            unit.0
+        ),
+        &format!(
+            "time to resolve, median / p90, over {}; {} open",
+            count(overall.count, "finding"),
+            r.time_to_resolve.open_findings
+        ),
+    );
+    card(
+        &mut s,
+        &r.remote_access.hosts_with_unapproved_tools.to_string(),
+        "hosts with unapproved remote access now",
+    );
     let platforms: Vec<String> = r
         .hosts
         .by_platform
@@ -325,41 +451,17 @@ fn cards(r: &Report) -> String {
     card(
         &mut s,
         &r.hosts.total.to_string(),
-        &format!("hosts ({})", platforms.join(", ")),
-    );
-    card(
-        &mut s,
-        &r.hosts.with_postern.to_string(),
-        &format!("with postern; {} without", r.hosts.without_postern),
-    );
-    let e = &r.edr_coverage;
-    card(
-        &mut s,
-        &pct(e.share),
         &format!(
-            "EDR coverage ({} of {} hosts)",
-            e.hosts_passing, e.hosts_reporting
+            "hosts ({}); {} with postern, {} without",
+            platforms.join(", "),
+            r.hosts.with_postern,
+            r.hosts.without_postern
         ),
-    );
-    card(
-        &mut s,
-        &r.remote_access.hosts_with_unapproved_tools.to_string(),
-        "hosts with unapproved remote access now",
     );
     card(
         &mut s,
         &r.new_software.unmanaged.to_string(),
         "new unmanaged software items",
-    );
-    let overall = &r.time_to_resolve.overall;
-    card(
-        &mut s,
-        &super::duration(overall.median_s),
-        &format!(
-            "median time to resolve (p90 {}); {} findings open",
-            super::duration(overall.p90_s),
-            r.time_to_resolve.open_findings
-        ),
     );
     s.push_str("</div>\n");
     s
@@ -369,27 +471,35 @@ fn controls_table(r: &Report) -> String {
     if r.controls.is_empty() {
         return empty("No control results in the logs.");
     }
-    let mut s = String::from(
-        "<table id=\"controls\"><tr><th>control</th><th class=\"n\">hosts</th><th class=\"n\">passing</th><th>grade</th>\
-         <th class=\"n\">resolved</th><th class=\"n\">median</th><th class=\"n\">p90</th><th class=\"n\">open</th></tr>\n",
+    let unit = durations_unit(r);
+    let mut s = format!(
+        "<table id=\"controls\"><tr><th>control</th><th class=\"n\">over the window</th><th>grade</th>\
+         <th class=\"n\">now</th><th>grade</th><th class=\"n\">identify median / p90 ({u})</th>\
+         <th class=\"n\">resolve median / p90 ({u})</th><th class=\"n\">open</th></tr>\n",
+        u = unit.0
     );
     for c in &r.controls {
         let t = &c.time_to_resolve;
+        let i = &c.time_to_identify.durations;
         let _ = writeln!(
             s,
-            "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td>\
-             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{} of {}</td><td>{}</td>\
+             <td class=\"n\">{} / {}</td><td class=\"n\">{} / {}</td><td class=\"n\">{}</td></tr>",
             escape(c.control),
-            c.hosts,
-            pct(c.share),
+            c.window_share.map_or("-".into(), pct),
             grade(c.grade),
-            t.count,
-            super::duration(t.median_s),
-            super::duration(t.p90_s),
+            c.passing,
+            c.hosts,
+            grade(c.grade_now),
+            shown(i.median_s, unit),
+            shown(i.p90_s, unit),
+            shown(t.median_s, unit),
+            shown(t.p90_s, unit),
             c.open.len()
         );
     }
     s.push_str("</table>\n");
+    s.push_str("<p class=\"meta\">Over the window: the share of host-days the control passed all day, and its grade; now: hosts passing at the end. Identify: from when the host says the control broke (its <code>status_since</code>) to the first result showing it, or the query's interval when the host does not say. Resolve: first failing result to the first passing one.</p>\n");
     s
 }
 
@@ -415,45 +525,84 @@ fn tools_table(r: &Report) -> String {
     s
 }
 
-/// The oldest open findings: failing controls and unapproved tools.
+/// How urgent an open finding is: unapproved remote access and the
+/// controls whose loss hides everything else first.
+fn severity(finding: &str) -> u8 {
+    match finding {
+        "tool" => 0,
+        "edr" | "disk_encryption" | "filevault" | "postern_baseline" => 1,
+        _ => 2,
+    }
+}
+
+/// Open findings ranked by severity and age, identical ones (same finding,
+/// same age as shown) on one row with their hosts.
 fn open_table(r: &Report) -> String {
-    let mut open: Vec<(i64, &str, String)> = Vec::new();
+    let start = r.window.start.unwrap_or(i64::MIN);
+    // (severity, what, since before the window, age) -> hosts
+    let mut groups: std::collections::BTreeMap<(u8, String, bool, i64), Vec<&str>> =
+        std::collections::BTreeMap::new();
+    let unit = unit_for(
+        r.controls
+            .iter()
+            .flat_map(|c| c.open.iter().map(|o| o.age_s))
+            .chain(r.remote_access.open.iter().map(|o| o.age_s))
+            .max()
+            .unwrap_or(0),
+    );
+    let rounded = |age: i64| (age as f64 / unit.1 * 10.0).round() as i64;
     for c in &r.controls {
         for o in &c.open {
-            open.push((
-                o.age_s,
-                o.host,
-                format!("control <code>{}</code> failing", escape(c.control)),
-            ));
+            let what = format!("control <code>{}</code> failing", escape(c.control));
+            groups
+                .entry((
+                    severity(c.control),
+                    what,
+                    o.since <= start,
+                    -rounded(o.age_s),
+                ))
+                .or_default()
+                .push(o.host);
         }
     }
     for o in &r.remote_access.open {
-        open.push((
-            o.age_s,
-            o.host,
-            format!("unapproved <code>{}</code>", escape(o.tool_id)),
-        ));
+        let what = format!("unapproved <code>{}</code>", escape(o.tool_id));
+        groups
+            .entry((severity("tool"), what, o.since <= start, -rounded(o.age_s)))
+            .or_default()
+            .push(o.host);
     }
-    if open.is_empty() {
+    if groups.is_empty() {
         return empty("No finding is open at the end of the window.");
     }
-    open.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
-    let total = open.len();
-    let mut s = String::from(
-        "<table id=\"open\"><tr><th>host</th><th>finding</th><th class=\"n\">open for</th></tr>\n",
+    let total = groups.len();
+    let mut s = format!(
+        "<table id=\"open\"><tr><th>finding</th><th class=\"n\">open for ({})</th><th class=\"n\">hosts</th><th>which</th></tr>\n",
+        unit.0
     );
-    for (age, host, what) in open.iter().take(TABLE_ROWS) {
+    for ((sev, what, before, age), hosts) in groups.iter().take(TABLE_ROWS) {
+        let age = format!("{:.1}", -*age as f64 / 10.0);
+        let age = if *before {
+            format!("&ge; {age} <span class=\"meta\">(since before the window)</span>")
+        } else {
+            age
+        };
+        let mut names: Vec<String> = hosts.iter().take(8).map(|h| escape(h)).collect();
+        if hosts.len() > 8 {
+            names.push(format!("and {} more", hosts.len() - 8));
+        }
+        let level = ["high", "high", "medium"].get(*sev as usize).unwrap_or(&"");
         let _ = writeln!(
             s,
-            "<tr><td>{}</td><td>{what}</td><td class=\"n\">{}</td></tr>",
-            escape(host),
-            super::duration(Some(*age))
+            "<tr><td>{what} <span class=\"meta\">{level}</span></td><td class=\"n\">{age}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+            hosts.len(),
+            names.join(", ")
         );
     }
     s.push_str("</table>\n");
     if total > TABLE_ROWS {
         s.push_str(&empty(&format!(
-            "{} more open findings are in the JSON report.",
+            "{} more groups of open findings are in the JSON report.",
             total - TABLE_ROWS
         )));
     }
@@ -472,19 +621,22 @@ fn hosts_table(r: &Report) -> String {
         let _ = write!(s, "{} {n} &nbsp; ", grade(g));
     }
     s.push_str("</p>\n");
-    hosts.sort_by(|a, b| a.share.total_cmp(&b.share).then(a.host.cmp(b.host)));
+    let key = |h: &model::HostGrade| h.window_share.unwrap_or(h.share);
+    hosts.sort_by(|a, b| key(a).total_cmp(&key(b)).then(a.host.cmp(b.host)));
     s.push_str(
-        "<table id=\"hosts\"><tr><th>host</th><th>platform</th><th class=\"n\">controls passing</th><th>grade</th></tr>\n",
+        "<table id=\"hosts\"><tr><th>host</th><th>platform</th><th class=\"n\">over the window</th><th>grade</th><th class=\"n\">controls passing now</th><th>grade</th></tr>\n",
     );
     for h in hosts.iter().take(TABLE_ROWS) {
         let _ = writeln!(
             s,
-            "<tr><td>{}</td><td>{}</td><td class=\"n\">{} of {}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{} of {}</td><td>{}</td></tr>",
             escape(h.host),
             escape(h.platform.unwrap_or("-")),
+            h.window_share.map_or("-".into(), pct),
+            grade(h.grade),
             h.passing,
             h.controls,
-            grade(h.grade)
+            grade(h.grade_now)
         );
     }
     s.push_str("</table>\n");
@@ -545,6 +697,7 @@ pub fn to_html(r: &Report) -> String {
     s.push_str(&edr_chart(r));
     s.push_str("<h2>Security controls</h2>\n");
     s.push_str(&controls_table(r));
+    s.push_str(&compliance_chart(r));
     s.push_str(&ttr_chart(r));
     s.push_str("<h2>Remote access</h2>\n");
     s.push_str(&tools_chart(r));
@@ -558,7 +711,7 @@ pub fn to_html(r: &Report) -> String {
     s.push_str(&hosts_table(r));
     s.push_str("<h2>Input</h2>\n");
     s.push_str(&input_section(r));
-    s.push_str("<p class=\"meta\">Grades: A ≥ 95 %, B ≥ 85 %, C ≥ 70 %, D ≥ 50 %, F below, of controls passing.</p>\n");
+    s.push_str("<p class=\"meta\">Grades: A ≥ 95 %, B ≥ 85 %, C ≥ 70 %, D ≥ 50 %, F below: of host-days passing all day over the window, and of hosts passing now.</p>\n");
     s.push_str("</main></body></html>\n");
     s
 }
@@ -579,6 +732,7 @@ mod tests {
         let html = html(&demo::lines(40, 7));
         for id in [
             "chart-edr-coverage",
+            "chart-compliance",
             "chart-time-to-resolve",
             "chart-remote-access-tools",
             "chart-top-software",
@@ -598,6 +752,23 @@ mod tests {
         assert!(!html.contains("href=\"http"));
         assert!(!html.contains("url(http"));
         assert!(html.contains("anydesk"));
+        // 11 open findings in 2 groups: EDR failing on 7 hosts since before
+        // the window, AnyDesk on 4; unapproved remote access ranked first.
+        let open = &html[html.find("<table id=\"open\"").unwrap()..];
+        let open = &open[..open.find("</table>").unwrap()];
+        assert_eq!(open.matches("<tr><td>").count(), 2, "{open}");
+        assert!(open.find("anydesk").unwrap() < open.find("edr").unwrap());
+        assert!(open.contains("since before the window"));
+        assert!(!html.contains(" 1 hosts"), "singular");
+        // One unit per table, named.
+        assert!(
+            html.contains("identify median / p90 (days)"),
+            "table unit: EDR p90 is 60 h"
+        );
+        assert!(
+            html.contains("Time to resolve (days)"),
+            "chart in the table unit"
+        );
     }
 
     #[test]

@@ -44,7 +44,7 @@ impl Text<'_> {
 
 impl<'a> Row<'a> {
     /// The cells in a fixed order, for [`Row::from_cells`].
-    pub fn cells(&self) -> [Option<&Text<'a>>; 9] {
+    pub fn cells(&self) -> [Option<&Text<'a>>; 14] {
         [
             self.control.as_ref(),
             self.product.as_ref(),
@@ -55,6 +55,11 @@ impl<'a> Row<'a> {
             self.install_time.as_ref(),
             self.remote_access_tool.as_ref(),
             self.managed.as_ref(),
+            self.status_since.as_ref(),
+            self.evidence_type.as_ref(),
+            self.evidence.as_ref(),
+            self.path.as_ref(),
+            self.pid.as_ref(),
         ]
     }
 
@@ -70,6 +75,11 @@ impl<'a> Row<'a> {
             install_time: cell(6),
             remote_access_tool: cell(7),
             managed: cell(8),
+            status_since: cell(9),
+            evidence_type: cell(10),
+            evidence: cell(11),
+            path: cell(12),
+            pid: cell(13),
         }
     }
 }
@@ -131,6 +141,16 @@ pub struct Row<'a> {
     pub remote_access_tool: Option<Text<'a>>,
     #[serde(borrow)]
     pub managed: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub status_since: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub evidence_type: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub evidence: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub path: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub pid: Option<Text<'a>>,
 }
 
 /// A cell's text, empty when absent.

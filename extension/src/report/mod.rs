@@ -16,13 +16,15 @@ pub mod demo;
 pub mod html;
 pub mod input;
 pub mod model;
+pub mod timeline;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
 use input::{cell, Action, Line, Row};
 pub use model::{Durations, Report};
+use timeline::Status;
 
 /// Malformed lines kept as examples.
 const EXAMPLES: usize = 5;
@@ -90,54 +92,56 @@ impl Names {
     }
 }
 
-/// The last status of a control on a host, as far as the report cares.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum Status {
-    #[default]
-    Other,
-    Pass,
-    NotApplicable,
-}
-
-#[derive(Debug, Default)]
-struct ControlState {
-    status: Status,
-    failing_since: Option<i64>,
-    resolved: Vec<i64>,
-}
-
-#[derive(Debug, Default)]
-struct ToolState {
-    open_rows: u32,
-    open_since: Option<i64>,
-    first_seen: Option<i64>,
-    resolved: Vec<i64>,
-}
+/// Events kept for one host before it counts as flooded: far above what
+/// a year of postern's packs logs for a host (about 200,000), far below
+/// what would let one host exhaust the report's memory.
+pub const MAX_HOST_EVENTS: u64 = 1_000_000;
+/// Distinct new software items kept for one host, likewise.
+pub const MAX_HOST_SOFTWARE: u32 = 100_000;
+/// Days in the daily series: the most recent ones.
+pub const MAX_DAYS: usize = 400;
+/// A host stands out when it wrote this many times the median host's lines.
+const STANDS_OUT: u64 = 10;
 
 #[derive(Debug, Default)]
 struct HostState {
-    platform: Option<u32>,
+    /// The platform of the host's latest line that names one: (time, name).
+    platform: Option<(i64, u32)>,
     postern: bool,
-    /// `edr` status changes: (time, passing).
-    edr: Vec<(i64, bool)>,
+    /// Result lines (of any query) the host contributed.
+    lines: u64,
+    /// Rows the host contributed to the timelines, duplicates included.
+    raw_events: u64,
+    /// Control events (`timeline`), sorted and deduplicated by `finish`.
+    events: Vec<u64>,
+    /// Remote access tool rows, likewise.
+    tools: Vec<timeline::ToolRow>,
+    software: u32,
+    flooded: bool,
 }
 
-/// The streaming analysis.
+/// The analysis: what it keeps is the same whatever order the lines come
+/// in; `report` replays each host's events in time order.
 #[derive(Debug, Default)]
 pub struct Analyzer {
-    /// Host names, platforms, controls, tools, software names and sources.
+    /// Host names, platforms, software names and sources.
     names: Names,
+    /// Controls (`control` or `control:product`) and tool ids.
+    keys: Names,
+    /// Identities of remote access tool rows (their evidence).
+    rows: Names,
     hosts: HashMap<u32, HostState>,
-    /// (host, control or control:product)
-    controls: HashMap<(u32, u32), ControlState>,
-    /// (host, tool)
-    tools: HashMap<(u32, u32), ToolState>,
-    /// (host, source, name) -> (first logged, install time)
+    /// (host, key, time) of a failing result -> its `status_since` (min).
+    since: HashMap<(u32, u32, u32), u32>,
+    /// (host, source, name) -> (first logged, install time), both minimums.
     software: HashMap<(u32, u32, u32), (i64, Option<i64>)>,
     /// (host, tool) -> earliest install time of software that is that tool.
     tool_install: HashMap<(u32, u32), i64>,
-    start: Option<i64>,
-    end: Option<i64>,
+    /// Newest plausible result time (0: now plus a day, set on first use).
+    latest: i64,
+    /// Rows kept per host before it counts as flooded (0: MAX_HOST_EVENTS).
+    budget: u64,
+    finished: bool,
     pub lines: u64,
     pub bytes: u64,
     pub events: u64,
@@ -150,7 +154,7 @@ pub struct Analyzer {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     /// A control's status (differential, failures, snapshot).
-    Control,
+    Control(timeline::Class),
     /// `postern_remote_access_unapproved`.
     Tool,
     /// `postern_new_unmanaged_software`.
@@ -166,10 +170,11 @@ enum Kind {
 
 impl Kind {
     fn of(query: &str) -> Kind {
+        use timeline::Class;
         match query {
-            "postern_control_status" | "postern_control_failures" | "postern_control_snapshot" => {
-                Kind::Control
-            }
+            "postern_control_status" => Kind::Control(Class::Detect),
+            "postern_control_failures" => Kind::Control(Class::Hourly),
+            "postern_control_snapshot" => Kind::Control(Class::Daily),
             "postern_remote_access_unapproved" => Kind::Tool,
             "postern_new_unmanaged_software" => Kind::Software,
             "postern_new_software_snapshot" => Kind::SoftwareSnapshot,
@@ -184,44 +189,95 @@ impl Kind {
     }
 }
 
+/// Every time a host's kept rows were logged at.
+fn host_times(h: &HostState) -> impl Iterator<Item = i64> + '_ {
+    h.events
+        .iter()
+        .map(|e| timeline::time_of(*e))
+        .chain(h.tools.iter().map(|r| r.time))
+        .map(timeline::abs)
+}
+
+/// The newest result time the report accepts: a day after now.
+fn latest_plausible() -> i64 {
+    crate::engine::unix_now() + DAY
+}
+
+/// One control's figures over the fleet, gathered host by host.
+#[derive(Debug, Default)]
+struct ControlAgg {
+    now: Vec<(u32, Status)>,
+    resolved: Vec<i64>,
+    identify: Vec<i64>,
+    from_interval: usize,
+    open: Vec<(u32, i64, i64)>,
+    /// Per series day: (compliant, counted) host-days.
+    days: Vec<(u32, u32)>,
+}
+
 impl Analyzer {
     pub fn malformed_line(&mut self, source: &str, line: usize, error: String) {
         self.malformed += 1;
-        if self.examples.len() < EXAMPLES {
+        // The first examples in (source, line) order, whatever the order read.
+        let key = (source, line);
+        if self.examples.len() < EXAMPLES
+            || self
+                .examples
+                .last()
+                .is_some_and(|(s, l, _)| key < (s.as_str(), *l))
+        {
             self.examples.push((source.to_string(), line, error));
+            self.examples
+                .sort_by(|a, b| (a.0.as_str(), a.1).cmp(&(b.0.as_str(), b.1)));
+            self.examples.truncate(EXAMPLES);
         }
     }
 
     /// Counts and analyses the lines of one parsed chunk of `source`.
     pub fn apply(&mut self, source: &str, parsed: &chunks::Parsed) {
+        if self.latest == 0 {
+            self.latest = latest_plausible();
+        }
         self.lines += parsed.counted;
         for (n, line) in parsed.lines() {
             match line {
+                Ok(line) if line.time < timeline::EPOCH_2000 || line.time > self.latest => {
+                    let error = format!(
+                        "unixTime {} is outside 2000-01-01 .. {}",
+                        line.time,
+                        when(Some(self.latest))
+                    );
+                    self.malformed_line(source, n, error);
+                }
                 Ok(line) => self.add(&line),
                 Err(e) => self.malformed_line(source, n, e.to_string()),
             }
         }
     }
 
-    /// Applies every row of one result line.
+    /// Applies every row of one result line (its time already checked).
     pub fn add(&mut self, line: &Line<'_>) {
+        let Some(time) = timeline::rel(line.time) else {
+            return;
+        };
         self.events += line.rows.len() as u64;
+        let host_id = self.names.id(&line.host);
         let kind = Kind::of(&line.query);
+        let platform = match line.platform.as_deref() {
+            Some(p) if kind != Kind::Unknown => Some(self.names.id(p)),
+            _ => None,
+        };
+        let host = self.hosts.entry(host_id).or_default();
+        host.lines += 1;
         if kind == Kind::Unknown {
             self.unknown += line.rows.len() as u64;
             return;
         }
-        if line.rows.is_empty() {
+        if line.rows.is_empty() || host.flooded {
             return;
         }
-        let time = line.time;
-        self.start = Some(self.start.map_or(time, |s| s.min(time)));
-        self.end = Some(self.end.map_or(time, |s| s.max(time)));
-        let host_id = self.names.id(&line.host);
-        let platform = line.platform.as_deref().map(|p| self.names.id(p));
-        let host = self.hosts.entry(host_id).or_default();
-        if platform.is_some() {
-            host.platform = platform;
+        if let Some(p) = platform {
+            host.platform = host.platform.max(Some((line.time, p)));
         }
         if kind != Kind::Core {
             host.postern = true;
@@ -231,65 +287,101 @@ impl Analyzer {
         }
     }
 
-    fn row(&mut self, host_id: u32, kind: Kind, time: i64, action: Action, row: &Row<'_>) {
+    /// Keeps one timeline event of a host; a host over its budget is
+    /// flooded: its events are dropped and it is left out of the figures.
+    fn keep(&mut self, host_id: u32, event: Result<u64, timeline::ToolRow>) {
+        let budget = self.budget();
+        let Some(host) = self.hosts.get_mut(&host_id) else {
+            return;
+        };
+        if host.flooded {
+            return;
+        }
+        host.raw_events += 1;
+        if host.raw_events > budget {
+            self.flood(host_id);
+            return;
+        }
+        match event {
+            Ok(e) if host.events.last() != Some(&e) => host.events.push(e),
+            Err(row) if host.tools.last() != Some(&row) => host.tools.push(row),
+            _ => {}
+        }
+    }
+
+    fn budget(&self) -> u64 {
+        if self.budget == 0 {
+            MAX_HOST_EVENTS
+        } else {
+            self.budget
+        }
+    }
+
+    /// An analysis whose hosts may each keep at most `events` rows (tests).
+    pub fn with_budget(events: u64) -> Self {
+        Analyzer {
+            budget: events,
+            ..Analyzer::default()
+        }
+    }
+
+    fn flood(&mut self, host_id: u32) {
+        if let Some(host) = self.hosts.get_mut(&host_id) {
+            host.flooded = true;
+            host.events = Vec::new();
+            host.tools = Vec::new();
+        }
+        self.since.retain(|(h, _, _), _| *h != host_id);
+        self.software.retain(|(h, _, _), _| *h != host_id);
+        self.tool_install.retain(|(h, _), _| *h != host_id);
+    }
+
+    fn row(&mut self, host_id: u32, kind: Kind, time: u32, action: Action, row: &Row<'_>) {
         match kind {
-            Kind::Control if action != Action::Removed => {
+            Kind::Control(class) if action != Action::Removed => {
                 let control = cell(&row.control);
                 let product = cell(&row.product);
                 let status = cell(&row.status);
                 if control.is_empty() || status.is_empty() {
                     return;
                 }
-                let control_id = if product.is_empty() {
-                    self.names.id(control)
+                let key = if product.is_empty() {
+                    self.keys.id(control)
                 } else {
-                    self.names.id(&format!("{control}:{product}"))
+                    self.keys.id(&format!("{control}:{product}"))
                 };
-                if control == "edr" {
-                    let passing = status == "pass";
-                    if let Some(host) = self.hosts.get_mut(&host_id) {
-                        if host.edr.last().is_none_or(|(_, p)| *p != passing) {
-                            host.edr.push((time, passing));
-                        }
+                if key >= timeline::MAX_KEYS {
+                    return;
+                }
+                let status = Status::parse(status);
+                self.keep(
+                    host_id,
+                    Ok(timeline::control_event(time, key, status, class)),
+                );
+                let since = cell(&row.status_since).parse::<i64>().ok();
+                if let (true, Some(since)) = (status.failing(), since.and_then(timeline::rel)) {
+                    if since <= time && self.hosts.get(&host_id).is_some_and(|h| !h.flooded) {
+                        let e = self.since.entry((host_id, key, time)).or_insert(since);
+                        *e = (*e).min(since);
                     }
                 }
-                let state = self.controls.entry((host_id, control_id)).or_default();
-                state.status = match status {
-                    "fail" | "degraded" => {
-                        state.failing_since.get_or_insert(time);
-                        Status::Other
-                    }
-                    "pass" => {
-                        if let Some(since) = state.failing_since.take() {
-                            state.resolved.push(time - since);
-                        }
-                        Status::Pass
-                    }
-                    "not_applicable" => Status::NotApplicable,
-                    _ => Status::Other,
-                };
             }
-            Kind::Tool => {
-                let tool = self.names.id(cell(&row.tool_id));
-                let state = self.tools.entry((host_id, tool)).or_default();
-                match action {
-                    Action::Added => {
-                        if state.open_rows == 0 {
-                            state.open_since = Some(time);
-                        }
-                        state.open_rows += 1;
-                        state.first_seen.get_or_insert(time);
-                    }
-                    Action::Removed => {
-                        state.open_rows = state.open_rows.saturating_sub(1);
-                        if state.open_rows == 0 {
-                            if let Some(since) = state.open_since.take() {
-                                state.resolved.push(time - since);
-                            }
-                        }
-                    }
-                    Action::Snapshot => {}
-                }
+            Kind::Tool if action != Action::Snapshot => {
+                let key = self.keys.id(cell(&row.tool_id));
+                let identity = [&row.evidence_type, &row.evidence, &row.path, &row.pid]
+                    .map(cell)
+                    .join("\u{1f}");
+                let row = self.rows.id(&identity);
+                let added = action == Action::Added;
+                self.keep(
+                    host_id,
+                    Err(timeline::ToolRow {
+                        key,
+                        time,
+                        added,
+                        row,
+                    }),
+                );
             }
             Kind::Software | Kind::SoftwareSnapshot if action != Action::Removed => {
                 if kind == Kind::SoftwareSnapshot && cell(&row.managed) != "0" {
@@ -299,175 +391,339 @@ impl Analyzer {
                     .parse::<i64>()
                     .ok()
                     .filter(|t| *t > 0);
-                let tool = cell(&row.remote_access_tool);
-                if let (false, Some(t)) = (tool.is_empty(), install) {
-                    let tool = self.names.id(tool);
-                    let entry = self.tool_install.entry((host_id, tool)).or_insert(t);
-                    *entry = (*entry).min(t);
-                }
                 let key = (
                     host_id,
                     self.names.id(cell(&row.source)),
                     self.names.id(cell(&row.name)),
                 );
+                let time = timeline::abs(time);
+                let fresh = !self.software.contains_key(&key);
+                let over = match self.hosts.get_mut(&host_id) {
+                    Some(h) if fresh => {
+                        h.software += 1;
+                        h.software > MAX_HOST_SOFTWARE
+                    }
+                    _ => false,
+                };
+                if over {
+                    self.flood(host_id);
+                    return;
+                }
+                let tool = cell(&row.remote_access_tool);
+                if let (false, Some(t)) = (tool.is_empty(), install) {
+                    let tool = self.keys.id(tool);
+                    let entry = self.tool_install.entry((host_id, tool)).or_insert(t);
+                    *entry = (*entry).min(t);
+                }
                 let entry = self.software.entry(key).or_insert((time, install));
                 entry.0 = entry.0.min(time);
+                entry.1 = match (entry.1, install) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
             }
             _ => {}
         }
     }
 
+    /// Sorts each host's events (once): from here on the input order is gone.
+    fn finish(&mut self) {
+        if self.finished {
+            return;
+        }
+        for host in self.hosts.values_mut() {
+            host.events.sort_unstable();
+            host.events.dedup();
+            host.events.shrink_to_fit();
+            host.tools.sort_unstable();
+            host.tools.dedup();
+        }
+        self.finished = true;
+    }
+
     /// The report as data; JSON is written straight from it.
-    pub fn report(&self) -> Report<'_> {
-        let end = self.end.unwrap_or(0);
-        let start = self.start.unwrap_or(0);
+    pub fn report(&mut self) -> Report<'_> {
+        self.finish();
+        let this: &Analyzer = self;
+        this.build()
+    }
+
+    fn build(&self) -> Report<'_> {
         let name = |id: u32| self.names.name(id);
-        let mut by_platform: BTreeMap<&str, u64> = BTreeMap::new();
-        for h in self.hosts.values() {
-            *by_platform
-                .entry(h.platform.map_or("unknown", name))
-                .or_default() += 1;
-        }
-        let with_postern = self.hosts.values().filter(|h| h.postern).count();
-
-        // EDR coverage at the end and per day.
-        let edr_at = |h: &HostState, t: i64| {
-            h.edr
-                .iter()
-                .rev()
-                .find(|(at, _)| *at <= t)
-                .is_some_and(|(_, p)| *p)
-        };
-        let reporting: Vec<&HostState> = self.hosts.values().filter(|h| h.postern).collect();
+        let key_name = |id: u32| self.keys.name(id);
         let share = |n: usize, d: usize| if d == 0 { 0.0 } else { n as f64 / d as f64 };
-        let passing_end = reporting.iter().filter(|h| edr_at(h, end)).count();
-        let mut daily = Vec::new();
-        let mut day_end = start - start.rem_euclid(DAY) + DAY - 1;
-        while start > 0 && day_end - DAY < end {
-            let passing = reporting.iter().filter(|h| edr_at(h, day_end)).count();
-            let day = jiff::Timestamp::from_second(day_end)
+        let day_of = |t: i64| t - t.rem_euclid(DAY);
+
+        // Hosts in name order; flooded hosts are listed, not analysed.
+        let mut hosts: Vec<(&str, u32, &HostState)> = self
+            .hosts
+            .iter()
+            .map(|(id, h)| (name(*id), *id, h))
+            .collect();
+        hosts.sort_unstable_by_key(|(n, _, _)| *n);
+        let analysed = || hosts.iter().filter(|(_, _, h)| !h.flooded);
+
+        // The days the fleet reported: a day counts when at least half as
+        // many hosts reported on it as on the median day, so that one host's
+        // odd clock cannot stretch everyone's series.
+        let mut day_hosts: BTreeMap<i64, (u32, i64, i64)> = BTreeMap::new();
+        for (_, _, h) in analysed() {
+            let mut host_days: Vec<i64> = Vec::new();
+            for t in host_times(h) {
+                let d = day_hosts
+                    .entry(day_of(t))
+                    .or_insert((0, i64::MAX, i64::MIN));
+                d.1 = d.1.min(t);
+                d.2 = d.2.max(t);
+                host_days.push(day_of(t));
+            }
+            host_days.sort_unstable();
+            host_days.dedup();
+            for day in host_days {
+                if let Some(d) = day_hosts.get_mut(&day) {
+                    d.0 += 1;
+                }
+            }
+        }
+        let mut counts: Vec<u32> = day_hosts.values().map(|d| d.0).collect();
+        counts.sort_unstable();
+        let median = counts.get(counts.len() / 2).copied().unwrap_or(0);
+        let threshold = median.div_ceil(2).max(1);
+        let mut series: Vec<(i64, i64, i64)> = day_hosts
+            .iter()
+            .filter(|(_, d)| d.0 >= threshold)
+            .map(|(day, d)| (*day, d.1, d.2))
+            .collect();
+        let skip = series.len().saturating_sub(MAX_DAYS);
+        series.drain(..skip);
+        let days: Vec<i64> = series.iter().map(|d| d.0).collect();
+        let start = series.first().map(|d| d.1);
+        let end = series.last().map(|d| d.2);
+        let end_t = end.unwrap_or(0);
+        let day_name = |d: i64| {
+            jiff::Timestamp::from_second(d)
                 .map(|t| t.strftime("%Y-%m-%d").to_string())
-                .unwrap_or_default();
-            daily.push(model::Day {
-                day,
-                share: share(passing, reporting.len()),
-            });
-            day_end += DAY;
+                .unwrap_or_default()
+        };
+
+        // Replay every host's events, key by key.
+        let mut controls: HashMap<u32, ControlAgg> = HashMap::default();
+        let mut edr_daily = vec![0usize; days.len()];
+        let mut edr_now = 0usize;
+        let mut by_tool: BTreeMap<&str, (usize, usize, i64)> = BTreeMap::new();
+        let mut tool_resolved = Vec::new();
+        let mut tool_ttd = Vec::new();
+        let mut tool_open = Vec::new();
+        let mut hosts_with_tools = 0usize;
+        let mut host_grades = Vec::new();
+        let mut by_platform: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut with_postern = 0usize;
+        let edr_key = self.keys.ids.get("edr").copied();
+        for (host, id, h) in analysed() {
+            *by_platform
+                .entry(h.platform.map_or("unknown", |(_, p)| name(p)))
+                .or_default() += 1;
+            if h.postern {
+                with_postern += 1;
+            }
+            let last_seen = host_times(h).max().unwrap_or(0);
+            let until = day_of(last_seen) + DAY - 1;
+            let (mut passing, mut counted, mut ok_days, mut all_days) = (0, 0, 0u32, 0u32);
+            let mut has_tool = false;
+            for checks in h
+                .events
+                .chunk_by(|a, b| timeline::key_of(*a) == timeline::key_of(*b))
+            {
+                let Some(key) = checks.first().map(|e| timeline::key_of(*e)) else {
+                    continue;
+                };
+                if !checks.is_empty() {
+                    let obs = timeline::observations(checks);
+                    let agg = controls.entry(key).or_default();
+                    if agg.days.is_empty() {
+                        agg.days = vec![(0, 0); days.len()];
+                    }
+                    let final_status = obs.last().map_or(Status::Unknown, |o| o.status);
+                    agg.now.push((*id, final_status));
+                    for ep in timeline::control_episodes(&obs) {
+                        let since = timeline::rel(ep.opened)
+                            .and_then(|t| self.since.get(&(*id, key, t)))
+                            .map(|s| timeline::abs(*s));
+                        match since {
+                            Some(s) if s <= ep.opened => agg.identify.push(ep.opened - s),
+                            _ => {
+                                agg.identify.push(ep.interval);
+                                agg.from_interval += 1;
+                            }
+                        }
+                        match (ep.resolved, ep.withdrawn) {
+                            (Some(r), _) => agg.resolved.push(r - ep.opened),
+                            (None, false) => agg.open.push((*id, ep.opened, last_seen)),
+                            (None, true) => {}
+                        }
+                    }
+                    let aggregate = !key_name(key).contains(':');
+                    for (slot, day) in agg
+                        .days
+                        .iter_mut()
+                        .zip(timeline::compliant_days(&obs, &days, until))
+                    {
+                        if let Some(ok) = day {
+                            slot.1 += 1;
+                            slot.0 += u32::from(ok);
+                            if aggregate {
+                                all_days += 1;
+                                ok_days += u32::from(ok);
+                            }
+                        }
+                    }
+                    if aggregate && final_status != Status::NotApplicable {
+                        counted += 1;
+                        passing += usize::from(final_status == Status::Pass);
+                    }
+                    if Some(key) == edr_key {
+                        edr_now += usize::from(final_status == Status::Pass);
+                        for (n, day) in edr_daily.iter_mut().zip(&days) {
+                            let at = timeline::status_at(&obs, day + DAY - 1);
+                            *n += usize::from(at == Some(Status::Pass));
+                        }
+                    }
+                }
+            }
+            for tools in h.tools.chunk_by(|a, b| a.key == b.key) {
+                let Some(key) = tools.first().map(|r| r.key) else {
+                    continue;
+                };
+                {
+                    let presences = timeline::tool_episodes(tools);
+                    let Some(first) = presences.first().map(|p| p.since) else {
+                        continue;
+                    };
+                    let now = presences.last().is_some_and(|p| p.gone.is_none());
+                    has_tool |= now;
+                    let e = by_tool.entry(key_name(key)).or_insert((0, 0, first));
+                    e.2 = e.2.min(first);
+                    e.1 += 1;
+                    e.0 += usize::from(now);
+                    if let Some(installed) = self.tool_install.get(&(*id, key)) {
+                        if *installed <= first {
+                            tool_ttd.push(first - installed);
+                        }
+                    }
+                    for p in presences {
+                        match p.gone {
+                            Some(g) => tool_resolved.push(g - p.since),
+                            None => tool_open.push(model::OpenTool {
+                                host,
+                                tool_id: key_name(key),
+                                since: p.since,
+                                age_s: end_t - p.since,
+                                last_seen,
+                            }),
+                        }
+                    }
+                }
+            }
+            hosts_with_tools += usize::from(has_tool);
+            if counted > 0 {
+                let sh = share(passing, counted);
+                let window = share(ok_days as usize, all_days as usize);
+                host_grades.push(model::HostGrade {
+                    host,
+                    platform: h.platform.map(|(_, p)| name(p)),
+                    passing,
+                    controls: counted,
+                    share: sh,
+                    grade_now: grade(sh),
+                    window_share: (all_days > 0).then_some(window),
+                    grade: grade(if all_days > 0 { window } else { sh }),
+                });
+            }
         }
 
-        // Per control.
-        let mut per_control: BTreeMap<&str, Vec<(&str, &ControlState)>> = BTreeMap::new();
-        for ((host, control), state) in &self.controls {
-            per_control
-                .entry(name(*control))
-                .or_default()
-                .push((name(*host), state));
-        }
+        // Per control, in name order.
+        let mut per_control: Vec<(&str, &ControlAgg)> =
+            controls.iter().map(|(k, a)| (key_name(*k), a)).collect();
+        per_control.sort_unstable_by_key(|(n, _)| *n);
         let mut all_resolved = Vec::new();
+        let mut all_identify = Vec::new();
+        let mut all_from_interval = 0;
         let mut open_findings = 0;
+        let mut overall_days = vec![(0u32, 0u32); days.len()];
+        let (mut now_pass, mut now_counted) = (0usize, 0usize);
         let controls: Vec<model::Control> = per_control
             .into_iter()
-            .map(|(control, mut states)| {
-                states.sort_unstable_by_key(|(host, _)| *host);
-                let applicable = states
+            .map(|(control, agg)| {
+                let applicable = agg
+                    .now
                     .iter()
-                    .filter(|(_, s)| s.status != Status::NotApplicable)
+                    .filter(|(_, s)| *s != Status::NotApplicable)
                     .count();
-                let passing = states
+                let passing = agg.now.iter().filter(|(_, s)| *s == Status::Pass).count();
+                let (ok, all) = agg.days.iter().fold((0u64, 0u64), |a, d| {
+                    (a.0 + u64::from(d.0), a.1 + u64::from(d.1))
+                });
+                if !control.contains(':') {
+                    for (o, d) in overall_days.iter_mut().zip(&agg.days) {
+                        o.0 += d.0;
+                        o.1 += d.1;
+                    }
+                    now_pass += passing;
+                    now_counted += applicable;
+                }
+                let mut open: Vec<model::Open> = agg
+                    .open
                     .iter()
-                    .filter(|(_, s)| s.status == Status::Pass)
-                    .count();
-                let resolved: Vec<i64> = states
-                    .iter()
-                    .flat_map(|(_, s)| s.resolved.iter().copied())
-                    .collect();
-                let open: Vec<model::Open> = states
-                    .iter()
-                    .filter_map(|(host, s)| {
-                        s.failing_since.map(|since| model::Open {
-                            host,
-                            since,
-                            age_s: end - since,
-                        })
+                    .map(|(host, since, last_seen)| model::Open {
+                        host: name(*host),
+                        since: *since,
+                        age_s: end_t - since,
+                        last_seen: *last_seen,
                     })
                     .collect();
-                all_resolved.extend(resolved.iter().copied());
+                open.sort_unstable_by_key(|o| (o.host, o.since));
+                all_resolved.extend(agg.resolved.iter().copied());
+                all_identify.extend(agg.identify.iter().copied());
+                all_from_interval += agg.from_interval;
                 open_findings += open.len();
                 let sh = share(passing, applicable);
+                let window = (all > 0).then(|| ok as f64 / all as f64);
                 model::Control {
                     control,
                     hosts: applicable,
                     passing,
                     share: sh,
-                    grade: grade(sh),
-                    time_to_resolve: percentiles(&resolved),
+                    grade_now: grade(sh),
+                    host_days: all,
+                    compliant_host_days: ok,
+                    window_share: window,
+                    grade: grade(window.unwrap_or(sh)),
+                    daily: days
+                        .iter()
+                        .zip(&agg.days)
+                        .filter(|(_, d)| d.1 > 0)
+                        .map(|(day, d)| model::Day {
+                            day: day_name(*day),
+                            share: f64::from(d.0) / f64::from(d.1),
+                        })
+                        .collect(),
+                    time_to_identify: model::Identify {
+                        durations: percentiles(&agg.identify),
+                        from_interval: agg.from_interval,
+                    },
+                    time_to_resolve: percentiles(&agg.resolved),
                     open,
                 }
             })
             .collect();
-
-        // Per host, over the aggregate controls (not per-agent rows).
-        let mut per_host: BTreeMap<&str, (u32, usize, usize)> = BTreeMap::new();
-        for ((host, control), state) in &self.controls {
-            if name(*control).contains(':') || state.status == Status::NotApplicable {
-                continue;
-            }
-            let e = per_host.entry(name(*host)).or_insert((*host, 0, 0));
-            e.2 += 1;
-            if state.status == Status::Pass {
-                e.1 += 1;
-            }
-        }
-        let host_grades = per_host
-            .into_iter()
-            .map(|(host, (id, passing, controls))| {
-                let sh = share(passing, controls);
-                model::HostGrade {
-                    host,
-                    platform: self.hosts.get(&id).and_then(|h| h.platform).map(name),
-                    passing,
-                    controls,
-                    share: sh,
-                    grade: grade(sh),
-                }
-            })
-            .collect();
-
-        // Remote access tools: (hosts with it now, hosts ever, first seen).
-        let mut by_tool: BTreeMap<&str, (usize, usize, i64)> = BTreeMap::new();
-        let mut tool_resolved = Vec::new();
-        let mut tool_ttd = Vec::new();
-        let mut tool_open = Vec::new();
-        let mut hosts_with_tools: BTreeSet<u32> = BTreeSet::new();
-        for ((host, tool), s) in &self.tools {
-            tool_resolved.extend(s.resolved.iter().copied());
-            if s.open_rows > 0 {
-                hosts_with_tools.insert(*host);
-            }
-            if let Some(first) = s.first_seen {
-                let e = by_tool.entry(name(*tool)).or_insert((0, 0, first));
-                e.2 = e.2.min(first);
-                e.1 += 1;
-                if s.open_rows > 0 {
-                    e.0 += 1;
-                }
-                if let Some(installed) = self.tool_install.get(&(*host, *tool)) {
-                    if *installed <= first {
-                        tool_ttd.push(first - installed);
-                    }
-                }
-            }
-            if let Some(since) = s.open_since {
-                tool_open.push(model::OpenTool {
-                    host: name(*host),
-                    tool_id: name(*tool),
-                    since,
-                    age_s: end - since,
-                });
-            }
-        }
-        tool_open.sort_unstable_by_key(|o| (o.host, o.tool_id));
         open_findings += tool_open.len();
+        all_resolved.extend(tool_resolved.iter().copied());
+        let (ok, all) = overall_days.iter().fold((0u64, 0u64), |a, d| {
+            (a.0 + u64::from(d.0), a.1 + u64::from(d.1))
+        });
+        let overall_window = (all > 0).then(|| ok as f64 / all as f64);
+        let overall_now = share(now_pass, now_counted);
+
         let tools = by_tool
             .into_iter()
             .map(
@@ -480,12 +736,18 @@ impl Analyzer {
             )
             .collect();
 
-        // New unmanaged software.
+        // New unmanaged software, of the analysed hosts.
+        let flooded = |h: u32| self.hosts.get(&h).is_some_and(|s| s.flooded);
         let mut sw_host: BTreeMap<&str, u64> = BTreeMap::new();
         let mut sw_week: BTreeMap<String, u64> = BTreeMap::new();
         let mut sw_ttd = Vec::new();
         let mut sw_name: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+        let mut unmanaged = 0;
         for ((host, source, software), (first, install)) in &self.software {
+            if flooded(*host) {
+                continue;
+            }
+            unmanaged += 1;
             *sw_host.entry(name(*host)).or_default() += 1;
             *sw_name.entry((name(*software), name(*source))).or_default() += 1;
             let when = install.unwrap_or(*first);
@@ -505,12 +767,39 @@ impl Analyzer {
         let mut top: Vec<((&str, &str), u64)> = sw_name.into_iter().collect();
         top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         top.truncate(TOP_SOFTWARE);
-        all_resolved.extend(tool_resolved.iter().copied());
+
+        // Lines per host: who stands out, who flooded.
+        let mut lines: Vec<u64> = hosts.iter().map(|(_, _, h)| h.lines).collect();
+        lines.sort_unstable();
+        let median_lines = lines.get(lines.len() / 2).copied().unwrap_or(0);
+        let mut standing_out: Vec<model::HostLines> = hosts
+            .iter()
+            .filter(|(_, _, h)| h.lines >= 1000 && h.lines >= STANDS_OUT * median_lines.max(1))
+            .map(|(host, _, h)| model::HostLines {
+                host,
+                lines: h.lines,
+                events: h.raw_events,
+            })
+            .collect();
+        standing_out.sort_by(|a, b| b.lines.cmp(&a.lines).then(a.host.cmp(b.host)));
+        standing_out.truncate(10);
+        let flooded_hosts: Vec<model::HostLines> = hosts
+            .iter()
+            .filter(|(_, _, h)| h.flooded)
+            .map(|(host, _, h)| model::HostLines {
+                host,
+                lines: h.lines,
+                events: h.raw_events,
+            })
+            .collect();
+
+        let reporting = with_postern;
         Report {
             schema: model::SCHEMA,
             window: model::Window {
-                start: self.start,
-                end: self.end,
+                start,
+                end,
+                days: days.len(),
             },
             input: model::Input {
                 lines: self.lines,
@@ -527,30 +816,58 @@ impl Analyzer {
                     })
                     .collect(),
                 unknown_query_results: self.unknown,
+                median_lines_per_host: median_lines,
+                hosts_standing_out: standing_out,
+                hosts_flooded: flooded_hosts,
             },
             hosts: model::Hosts {
-                total: self.hosts.len(),
+                total: hosts.len(),
                 by_platform,
                 with_postern,
-                without_postern: self.hosts.len() - with_postern,
+                without_postern: hosts.len() - with_postern,
             },
             edr_coverage: model::EdrCoverage {
-                share: share(passing_end, reporting.len()),
-                hosts_passing: passing_end,
-                hosts_reporting: reporting.len(),
-                daily,
+                share: share(edr_now, reporting),
+                hosts_passing: edr_now,
+                hosts_reporting: reporting,
+                daily: days
+                    .iter()
+                    .zip(&edr_daily)
+                    .map(|(day, n)| model::Day {
+                        day: day_name(*day),
+                        share: share(*n, reporting),
+                    })
+                    .collect(),
+            },
+            compliance: model::Compliance {
+                share_now: overall_now,
+                grade_now: grade(overall_now),
+                window_share: overall_window,
+                grade: grade(overall_window.unwrap_or(overall_now)),
+                daily: days
+                    .iter()
+                    .zip(&overall_days)
+                    .filter(|(_, d)| d.1 > 0)
+                    .map(|(day, d)| model::Day {
+                        day: day_name(*day),
+                        share: f64::from(d.0) / f64::from(d.1),
+                    })
+                    .collect(),
             },
             controls,
             host_grades,
             remote_access: model::RemoteAccess {
-                hosts_with_unapproved_tools: hosts_with_tools.len(),
+                hosts_with_unapproved_tools: hosts_with_tools,
                 tools,
                 time_to_detect: percentiles(&tool_ttd),
                 time_to_resolve: percentiles(&tool_resolved),
-                open: tool_open,
+                open: {
+                    tool_open.sort_unstable_by_key(|o| (o.host, o.tool_id, o.since));
+                    tool_open
+                },
             },
             new_software: model::NewSoftware {
-                unmanaged: self.software.len(),
+                unmanaged,
                 per_host: sw_host
                     .into_iter()
                     .map(|(host, count)| model::HostCount { host, count })
@@ -569,6 +886,10 @@ impl Analyzer {
                     .collect(),
                 time_to_detect: percentiles(&sw_ttd),
             },
+            time_to_identify: model::Identify {
+                durations: percentiles(&all_identify),
+                from_interval: all_from_interval,
+            },
             time_to_resolve: model::TimeToResolve {
                 overall: percentiles(&all_resolved),
                 open_findings,
@@ -577,7 +898,7 @@ impl Analyzer {
     }
 
     /// The report as a JSON value (tests, small reports).
-    pub fn to_json(&self) -> Value {
+    pub fn to_json(&mut self) -> Value {
         serde_json::to_value(self.report()).unwrap_or(Value::Null)
     }
 }
@@ -616,6 +937,20 @@ pub fn to_text(r: &Report) -> String {
     for ex in &r.input.malformed_examples {
         let _ = writeln!(s, "  malformed: {}:{}: {}", ex.source, ex.line, ex.error);
     }
+    for h in &r.input.hosts_flooded {
+        let _ = writeln!(
+            s,
+            "  left out: {} wrote {} lines, {} rows (over the per-host budget)",
+            h.host, h.lines, h.events
+        );
+    }
+    for h in &r.input.hosts_standing_out {
+        let _ = writeln!(
+            s,
+            "  stands out: {} wrote {} lines (median host: {})",
+            h.host, h.lines, r.input.median_lines_per_host
+        );
+    }
     let e = &r.edr_coverage;
     let _ = writeln!(
         s,
@@ -624,14 +959,37 @@ pub fn to_text(r: &Report) -> String {
         e.hosts_passing,
         e.hosts_reporting
     );
-    s.push_str("Controls (share of hosts passing, grade, time to resolve median/p90, open):\n");
+    let c = &r.compliance;
+    let _ = writeln!(
+        s,
+        "Compliance: {} of host-days over {} days (grade {}); now {} (grade {})",
+        c.window_share.map_or("-".into(), pct),
+        r.window.days,
+        c.grade,
+        pct(c.share_now),
+        c.grade_now
+    );
+    let i = &r.time_to_identify;
+    let _ = writeln!(
+        s,
+        "Time to identify: median {}, p90 {} ({} of {} from the query interval: the host did not say since when)",
+        duration(i.durations.median_s),
+        duration(i.durations.p90_s),
+        i.from_interval,
+        i.durations.count
+    );
+    s.push_str("Controls (window share and grade | now | identify median/p90 | resolve median/p90 | open):\n");
     for c in &r.controls {
         let _ = writeln!(
             s,
-            "  {:<32} {:>5} {}  {}/{}  open {}",
+            "  {:<32} {:>5} {} | {:>5} {} | {}/{} | {}/{} | open {}",
             c.control,
-            pct(c.share),
+            c.window_share.map_or("-".into(), pct),
             c.grade,
+            pct(c.share),
+            c.grade_now,
+            duration(c.time_to_identify.durations.median_s),
+            duration(c.time_to_identify.durations.p90_s),
             duration(c.time_to_resolve.median_s),
             duration(c.time_to_resolve.p90_s),
             c.open.len()
@@ -640,8 +998,8 @@ pub fn to_text(r: &Report) -> String {
     let ra = &r.remote_access;
     let _ = writeln!(
         s,
-        "Remote access: {} hosts with unapproved tools; detect {}/{}, resolve {}/{}",
-        ra.hosts_with_unapproved_tools,
+        "Remote access: {} with unapproved tools; detect {}/{}, resolve {}/{}",
+        html::count(ra.hosts_with_unapproved_tools, "host"),
         duration(ra.time_to_detect.median_s),
         duration(ra.time_to_detect.p90_s),
         duration(ra.time_to_resolve.median_s),
@@ -650,9 +1008,9 @@ pub fn to_text(r: &Report) -> String {
     for t in &ra.tools {
         let _ = writeln!(
             s,
-            "  {:<28} on {} hosts now, {} ever, first seen {}",
+            "  {:<28} on {} now, {} ever, first seen {}",
             t.tool_id,
-            t.hosts_now,
+            html::count(t.hosts_now, "host"),
             t.hosts_seen,
             when(Some(t.first_seen))
         );
@@ -666,7 +1024,13 @@ pub fn to_text(r: &Report) -> String {
         duration(sw.time_to_detect.p90_s)
     );
     for t in sw.top.iter().take(10) {
-        let _ = writeln!(s, "  {:<28} {} on {} hosts", t.name, t.source, t.hosts);
+        let _ = writeln!(
+            s,
+            "  {:<28} {} on {}",
+            t.name,
+            t.source,
+            html::count(t.hosts as usize, "host")
+        );
     }
     if !sw.per_week.is_empty() {
         s.push_str("  per week of install:\n");
@@ -761,6 +1125,109 @@ pub fn analyze(paths: &[std::path::PathBuf], threads: usize) -> Result<Analyzer,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn status_line(host: &str, t: i64, action: &str, control: &str, status: &str) -> String {
+        format!(
+            r#"{{"name":"pack/postern-control-health/postern_control_status","hostIdentifier":"{host}","unixTime":{t},"action":"{action}","columns":{{"control":"{control}","product":"","status":"{status}"}}}}"#
+        )
+    }
+
+    fn tool_line(host: &str, t: i64, action: &str, pid: u32) -> String {
+        format!(
+            r#"{{"name":"postern_remote_access_unapproved","hostIdentifier":"{host}","unixTime":{t},"action":"{action}","columns":{{"tool_id":"anydesk","evidence_type":"process","evidence":"anydesk","path":"/usr/bin/anydesk","pid":"{pid}"}}}}"#
+        )
+    }
+
+    const T: i64 = 1_767_571_200;
+
+    #[test]
+    fn a_tool_restarting_in_one_second_stays_open() {
+        let lines = [
+            tool_line("a", T, "added", 10),
+            // osquery's event format: the old pid removed, the new one added.
+            tool_line("a", T + 600, "removed", 10),
+            tool_line("a", T + 600, "added", 11),
+            tool_line("a", T + 7_200, "removed", 11),
+        ];
+        let r = analyze_lines("t", &lines).to_json();
+        assert_eq!(r["remote_access"]["time_to_resolve"]["count"], 1);
+        assert_eq!(r["remote_access"]["time_to_resolve"]["median_s"], 7_200);
+    }
+
+    #[test]
+    fn implausible_times_are_malformed_with_their_line_and_bounded() {
+        let mut lines = vec![status_line("a", T, "added", "edr", "fail")];
+        lines.push(status_line("a", 1_000_000_000_000, "added", "edr", "pass"));
+        lines.push(status_line(
+            "a",
+            9_223_372_036_854_775_807,
+            "added",
+            "edr",
+            "pass",
+        ));
+        lines.push(status_line("a", 12, "added", "edr", "pass"));
+        let start = std::time::Instant::now();
+        let r = analyze_lines("forged.log", &lines).to_json();
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+        assert_eq!(r["input"]["malformed"], 3);
+        let ex = &r["input"]["malformed_examples"];
+        assert_eq!(ex[0]["line"], 2);
+        assert!(
+            ex[0]["error"]
+                .as_str()
+                .unwrap()
+                .contains("outside 2000-01-01"),
+            "{ex}"
+        );
+        assert_eq!(r["controls"][0]["open"].as_array().unwrap().len(), 1);
+        assert_eq!(r["window"]["days"], 1);
+    }
+
+    #[test]
+    fn one_host_s_odd_clock_or_flood_changes_only_that_host() {
+        let fleet: Vec<String> = (0..6)
+            .flat_map(|h| {
+                let host = format!("h{h}");
+                (0..5).map(move |d| status_line(&host, T + d * DAY + 3_600, "added", "edr", "pass"))
+            })
+            .collect();
+        let base = analyze_lines("fleet", &fleet).to_json();
+        // A plausible but far-off day from one host (what it says of itself
+        // then does not change its window days), and a host over budget.
+        let mut odd = fleet.clone();
+        odd.push(status_line("h0", 1_000_000_000, "added", "edr", "pass"));
+        let mut a = Analyzer::with_budget(50);
+        let mut text = odd.join("\n");
+        for i in 0..60 {
+            text.push('\n');
+            text.push_str(&status_line(
+                "flood",
+                T + i,
+                "added",
+                &format!("c{i}"),
+                "fail",
+            ));
+        }
+        text.push('\n');
+        a.apply("fleet", &chunks::parse(1, text.as_bytes()));
+        let r = a.to_json();
+        assert_eq!(
+            r["window"], base["window"],
+            "the odd day is not the fleet's"
+        );
+        assert_eq!(r["edr_coverage"], base["edr_coverage"]);
+        assert_eq!(r["compliance"], base["compliance"]);
+        assert_eq!(r["input"]["hosts_flooded"][0]["host"], "flood");
+        assert_eq!(r["input"]["hosts_flooded"][0]["lines"], 60);
+        assert_eq!(
+            r["hosts"]["with_postern"], 6,
+            "the flooded host is left out"
+        );
+        assert_eq!(
+            r["input"]["hosts_standing_out"].as_array().unwrap().len(),
+            0
+        );
+    }
 
     #[test]
     fn grades_and_percentiles() {

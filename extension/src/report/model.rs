@@ -1,4 +1,4 @@
-//! The report as data (schema `postern.report/1`, docs/REPORT.md). Names
+//! The report as data (schema `postern.report/2`, docs/REPORT.md). Names
 //! borrow from the analysis, so a fleet's report costs a few dozen bytes a
 //! host, and JSON is written straight from it.
 
@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub const SCHEMA: &str = "postern.report/1";
+pub const SCHEMA: &str = "postern.report/2";
 
 /// Count, median and 90th percentile (nearest rank) of durations in seconds.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -20,6 +20,37 @@ pub struct Durations {
 pub struct Window {
     pub start: Option<i64>,
     pub end: Option<i64>,
+    /// Days in the daily series (days the fleet reported, the last 400).
+    pub days: usize,
+}
+
+/// A host's share of the input.
+#[derive(Debug, Serialize)]
+pub struct HostLines<'a> {
+    pub host: &'a str,
+    pub lines: u64,
+    pub events: u64,
+}
+
+/// Time to identify: the durations, and how many of them are the
+/// interval of the query that showed the failure because the host did not
+/// say since when (`status_since` NULL).
+#[derive(Debug, Serialize)]
+pub struct Identify {
+    #[serde(flatten)]
+    pub durations: Durations,
+    pub from_interval: usize,
+}
+
+/// Every aggregate control together: host-days compliant over the window,
+/// and the share of (host, control) pairs passing now.
+#[derive(Debug, Serialize)]
+pub struct Compliance {
+    pub share_now: f64,
+    pub grade_now: &'static str,
+    pub window_share: Option<f64>,
+    pub grade: &'static str,
+    pub daily: Vec<Day>,
 }
 
 #[derive(Debug, Serialize)]
@@ -37,6 +68,11 @@ pub struct Input<'a> {
     pub malformed: u64,
     pub malformed_examples: Vec<Malformed<'a>>,
     pub unknown_query_results: u64,
+    pub median_lines_per_host: u64,
+    /// Hosts with at least ten times the median host's lines (and 1,000).
+    pub hosts_standing_out: Vec<HostLines<'a>>,
+    /// Hosts over the per-host budget: left out of every figure.
+    pub hosts_flooded: Vec<HostLines<'a>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -67,15 +103,27 @@ pub struct Open<'a> {
     pub host: &'a str,
     pub since: i64,
     pub age_s: i64,
+    /// The host's last result: a host that stopped reporting keeps its
+    /// findings open.
+    pub last_seen: i64,
 }
 
 #[derive(Debug, Serialize)]
 pub struct Control<'a> {
     pub control: &'a str,
+    /// Hosts where it applies now, and those passing now.
     pub hosts: usize,
     pub passing: usize,
     pub share: f64,
+    pub grade_now: &'static str,
+    /// Host-days counted over the window, and those compliant all day.
+    pub host_days: u64,
+    pub compliant_host_days: u64,
+    pub window_share: Option<f64>,
+    /// On the window (on the current state when no day is counted).
     pub grade: &'static str,
+    pub daily: Vec<Day>,
+    pub time_to_identify: Identify,
     pub time_to_resolve: Durations,
     pub open: Vec<Open<'a>>,
 }
@@ -87,6 +135,8 @@ pub struct HostGrade<'a> {
     pub passing: usize,
     pub controls: usize,
     pub share: f64,
+    pub grade_now: &'static str,
+    pub window_share: Option<f64>,
     pub grade: &'static str,
 }
 
@@ -104,6 +154,7 @@ pub struct OpenTool<'a> {
     pub tool_id: &'a str,
     pub since: i64,
     pub age_s: i64,
+    pub last_seen: i64,
 }
 
 #[derive(Debug, Serialize)]
@@ -156,9 +207,11 @@ pub struct Report<'a> {
     pub input: Input<'a>,
     pub hosts: Hosts<'a>,
     pub edr_coverage: EdrCoverage,
+    pub compliance: Compliance,
     pub controls: Vec<Control<'a>>,
     pub host_grades: Vec<HostGrade<'a>>,
     pub remote_access: RemoteAccess<'a>,
     pub new_software: NewSoftware<'a>,
+    pub time_to_identify: Identify,
     pub time_to_resolve: TimeToResolve,
 }
