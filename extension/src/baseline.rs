@@ -185,7 +185,7 @@ impl Store {
         &self.dir
     }
 
-    fn file(&self) -> PathBuf {
+    pub fn file(&self) -> PathBuf {
         self.dir.join(BASELINE_FILE)
     }
 

@@ -133,6 +133,10 @@ pub mod paths {
     pub const HOME_SSH_CONFIG: &str = ".ssh/config";
     /// Present on a live Linux host (and a fixture standing for one).
     pub const PROC_INIT: &str = "/proc/1";
+    pub const PROC_STAT: &str = "/proc/stat";
+    pub const SSHD_CONFIG_D: &str = "/etc/ssh/sshd_config.d";
+    pub const SYSTEMD_WANTS: &str = "/etc/systemd/system/multi-user.target.wants";
+    pub const SYSTEMD_TIMERS_WANTS: &str = "/etc/systemd/system/timers.target.wants";
     /// Present while Apple Remote Management (ARD) is turned on.
     pub const ARD_ENABLED_MARKER: &str =
         "/Library/Application Support/Apple/Remote Desktop/RemoteManagement.launchd";

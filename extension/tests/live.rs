@@ -158,6 +158,78 @@ fn security_controls_on_this_host_are_plausible() {
     }
     // The explicit policy path used here does not exist.
     assert_eq!(status("postern_policy"), "fail");
+    // status_since: kernel state since boot (btime, read here directly);
+    // never in the future; NULL for a missing policy file.
+    let since = |control: &str| -> Option<i64> {
+        let row = rows.iter().find(|r| r["control"] == control).unwrap();
+        row["status_since"].as_str().and_then(|s| s.parse().ok())
+    };
+    let btime: i64 = std::fs::read_to_string("/proc/stat")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    for control in ["mac", "secure_boot", "kernel_lockdown"] {
+        if status(control) != "unknown" {
+            assert_eq!(since(control), Some(btime), "{control}");
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    for row in rows {
+        if let Some(t) = row["status_since"]
+            .as_str()
+            .and_then(|s| s.parse::<i64>().ok())
+        {
+            assert!(t <= now, "{row}");
+        }
+    }
+    assert_eq!(since("postern_policy"), None);
+}
+
+#[test]
+fn a_daemon_running_here_is_running_since_its_start() {
+    // A process named like the audit daemon, started now: auditd is then
+    // running since about now (its start time from /proc/PID/stat).
+    let real = std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "auditd")
+    });
+    if real {
+        eprintln!("a real auditd runs here: its start time is older; nothing to compare");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("auditd");
+    std::fs::copy("/bin/sleep", &fake).unwrap();
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let _child = Killed(Command::new(&fake).arg("30").spawn().unwrap());
+    std::thread::sleep(Duration::from_millis(200));
+    let result = live_engine()
+        .generate("security_control_health", "")
+        .unwrap();
+    let rows = to_json(result.columns, &result.rows);
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["control"] == "audit_daemon")
+        .unwrap()
+        .clone();
+    assert_eq!(row["running"], "1", "{row}");
+    let since: i64 = row["status_since"].as_str().unwrap().parse().unwrap();
+    // btime is whole seconds and ticks are 1/100 s: allow 2 s either way.
+    assert!(
+        (before - 2..=before + 3).contains(&since),
+        "{since} vs {before}"
+    );
 }
 
 #[test]

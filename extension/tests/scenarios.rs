@@ -113,6 +113,15 @@ fn masked_rows(scenario: &str, table: &str, context: &str) -> (Value, Vec<String
             if row.get("checked_at").is_some() {
                 row["checked_at"] = Value::String("<now>".into());
             }
+            // Change times come from the checkout; whether a time is known
+            // stays checked (`status_since_comes_from_the_host` checks values).
+            if row
+                .get("status_since")
+                .and_then(Value::as_str)
+                .is_some_and(|v| !v.is_empty())
+            {
+                row["status_since"] = Value::String("<since>".into());
+            }
             // Times and owners of files come from the checkout, not the fixture.
             let file_based = [
                 "portable",
@@ -543,4 +552,79 @@ fn signed_executables_in_the_macos_fixture_are_what_the_parser_expects() {
             "{file}"
         );
     }
+}
+
+fn since_of(scenario: &str, control: &str, product: Option<&str>) -> Option<i64> {
+    let (rows, _) = masked_rows_unmasked(scenario);
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["control"] == control && product.is_none_or(|p| r["product"] == p))
+        .unwrap_or_else(|| panic!("{scenario}: no {control} row"))["status_since"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+}
+
+fn masked_rows_unmasked(scenario: &str) -> (Value, Vec<String>) {
+    let result = engine(scenario)
+        .engine
+        .generate("security_control_health", "")
+        .expect("table answers");
+    (
+        postern::output::to_json(result.columns, &result.rows),
+        result.warnings,
+    )
+}
+
+fn ctime(path: &Path) -> i64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path).unwrap().ctime()
+}
+
+#[test]
+fn status_since_comes_from_the_host() {
+    // hardened_linux: booted at 1767571200 (/proc/stat btime); falcon-sensor
+    // started 123456 s later (12345600 ticks of 1/100 s), auditd 5 s later.
+    let boot = 1_767_571_200;
+    let s = |control| since_of("hardened_linux", control, None);
+    assert_eq!(
+        since_of("hardened_linux", "edr_agent", Some("crowdstrike_falcon")),
+        Some(boot + 123_456)
+    );
+    assert_eq!(
+        s("edr"),
+        Some(boot + 123_456),
+        "passing since the agent started"
+    );
+    assert_eq!(s("audit_daemon"), Some(boot + 5));
+    for control in ["mac", "secure_boot", "kernel_lockdown"] {
+        assert_eq!(
+            s(control),
+            Some(boot),
+            "{control}: kernel state, set at boot"
+        );
+    }
+    // Configuration: the latest change of the files that decide it.
+    let root = fixture("hardened_linux").join("root");
+    let sshd = ctime(&root.join("etc/ssh/sshd_config"));
+    let ssh = s("ssh_root_login").unwrap();
+    assert!(ssh >= sshd, "{ssh} {sshd}");
+    // Nothing on the host tells when a disk was encrypted.
+    assert_eq!(s("disk_encryption"), None);
+    // No process start times without /proc/PID/stat: NULL, not a guess.
+    assert_eq!(s("time_sync"), None);
+}
+
+#[test]
+fn a_stale_agent_is_broken_since_its_status_file_went_past_the_limit() {
+    // edr_broken: ClamAV runs, but its database was last updated 100 hours
+    // ago against a 48-hour limit: degraded for the last 52 hours.
+    let since = since_of("edr_broken", "edr_agent", Some("clamav")).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let age = now - since;
+    assert!((51 * 3600..=53 * 3600).contains(&age), "{age}");
 }

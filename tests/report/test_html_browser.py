@@ -19,6 +19,7 @@ from PIL import Image, ImageChops
 POSTERN = os.environ.get("POSTERN_BIN", "target/debug/postern")
 CHARTS = {
     "chart-edr-coverage",
+    "chart-compliance",
     "chart-time-to-resolve",
     "chart-remote-access-tools",
     "chart-top-software",

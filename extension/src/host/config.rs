@@ -74,6 +74,22 @@ pub fn parse_swaps(text: &str) -> Vec<(String, String)> {
 
 /// The selected mode in `/sys/kernel/security/lockdown` (`[none] integrity
 /// confidentiality`). Pure.
+/// The boot time (`btime`, Unix seconds) from /proc/stat. Pure.
+pub fn parse_btime(text: &str) -> Option<i64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|t| *t > 0)
+}
+
+/// A process's start time in clock ticks after boot: field 22 of
+/// /proc/PID/stat, counted after the command name's closing parenthesis
+/// (the name may hold spaces and parentheses). Pure.
+pub fn parse_start_ticks(stat: &str) -> Option<u64> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
 pub fn parse_lockdown(text: &str) -> Option<String> {
     text.split_whitespace()
         .find_map(|w| w.strip_prefix('[').and_then(|w| w.strip_suffix(']')))
@@ -323,6 +339,24 @@ pub fn parse_apt_periodic(text: &str, into: &mut BTreeMap<String, String>) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn boot_and_process_start_times() {
+        assert_eq!(
+            parse_btime("cpu 1 2\nbtime 1767571200\nprocesses 9\n"),
+            Some(1_767_571_200)
+        );
+        assert_eq!(parse_btime("cpu 1 2\n"), None);
+        let stat = "700 (falcon-sensor) S 1 700 700 0 -1 4194560 100 0 0 0 10 5 0 0 20 0 4 0 12345600 1000";
+        assert_eq!(parse_start_ticks(stat), Some(12_345_600));
+        // A command name is the user's: spaces and parentheses in it do not
+        // shift the fields.
+        let hostile =
+            "9 (x) 1 2 3 4 5 6 (y) S 1 700 700 0 -1 4194560 100 0 0 0 10 5 0 0 20 0 4 0 42 1000";
+        assert_eq!(parse_start_ticks(hostile), Some(42));
+        assert_eq!(parse_start_ticks("9 (truncated"), None);
+    }
+
     use super::*;
 
     #[test]

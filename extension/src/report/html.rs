@@ -27,7 +27,7 @@ const TTR_COLORS: [&str; 2] = ["#f59e0b", "#9a3412"];
 const TOOL_COLORS: [&str; 2] = ["#dc2626", "#7c3aed"];
 const SOFTWARE_COLOR: &str = "#059669";
 const WEEK_COLOR: &str = "#0891b2";
-const COMPLIANCE_COLOR: &str = "#15803d";
+const COMPLIANCE_COLOR: &str = "#4f46e5";
 
 const STYLE: &str = "
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;color:#1f2937;background:#f9fafb}
@@ -41,7 +41,7 @@ figure{background:#fff;border:1px solid #e5e7eb;border-radius:8px;margin:12px 0;
 figcaption{color:#6b7280;font-size:13px;padding:4px 8px}
 table{border-collapse:collapse;width:100%;background:#fff;font-size:14px}
 th,td{border-bottom:1px solid #e5e7eb;padding:5px 8px;text-align:left}th{background:#f3f4f6}
-td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}td.n{white-space:nowrap}
 .g{display:inline-block;width:22px;text-align:center;border-radius:4px;color:#fff;font-weight:700}
 .gA{background:#15803d}.gB{background:#65a30d}.gC{background:#ca8a04}.gD{background:#ea580c}.gF{background:#b91c1c}
 .empty{color:#6b7280;font-style:italic}
@@ -76,13 +76,23 @@ pub fn unit_for(max_s: i64) -> (&'static str, f64) {
     }
 }
 
-/// `seconds` in `unit`, one decimal.
+/// `seconds` in `unit`: one decimal, two below 1 (30 minutes are 0.02 days).
 fn in_unit(seconds: Option<i64>, unit: (&str, f64)) -> Option<f64> {
-    seconds.map(|s| (s as f64 / unit.1 * 10.0).round() / 10.0)
+    seconds.map(|s| {
+        let v = s as f64 / unit.1;
+        let scale = if v < 1.0 { 100.0 } else { 10.0 };
+        (v * scale).round() / scale
+    })
 }
 
 fn shown(seconds: Option<i64>, unit: (&str, f64)) -> String {
-    in_unit(seconds, unit).map_or("-".into(), |v| format!("{v:.1}"))
+    in_unit(seconds, unit).map_or("-".into(), |v| {
+        if v < 1.0 {
+            format!("{v:.2}")
+        } else {
+            format!("{v:.1}")
+        }
+    })
 }
 
 /// "1 host", "2 hosts".
@@ -94,14 +104,25 @@ pub fn count(n: usize, one: &str) -> String {
     }
 }
 
-/// The unit for every duration of the controls table and chart.
-fn durations_unit(r: &Report) -> (&'static str, f64) {
+/// The unit of the time-to-resolve column and chart.
+fn resolve_unit(r: &Report) -> (&'static str, f64) {
     let max = r
         .controls
         .iter()
-        .flat_map(|c| [c.time_to_resolve.p90_s, c.time_to_identify.durations.p90_s])
+        .map(|c| c.time_to_resolve.p90_s)
         .chain([r.remote_access.time_to_resolve.p90_s])
         .flatten()
+        .max()
+        .unwrap_or(0);
+    unit_for(max)
+}
+
+/// The unit of the time-to-identify column.
+fn identify_unit(r: &Report) -> (&'static str, f64) {
+    let max = r
+        .controls
+        .iter()
+        .filter_map(|c| c.time_to_identify.durations.p90_s)
         .max()
         .unwrap_or(0);
     unit_for(max)
@@ -238,7 +259,7 @@ fn horizontal_bars(
 }
 
 fn ttr_chart(r: &Report) -> String {
-    let unit = durations_unit(r);
+    let unit = resolve_unit(r);
     let mut rows: Vec<(&str, f64, f64)> = r
         .controls
         .iter()
@@ -471,12 +492,12 @@ fn controls_table(r: &Report) -> String {
     if r.controls.is_empty() {
         return empty("No control results in the logs.");
     }
-    let unit = durations_unit(r);
+    let (iu, ru) = (identify_unit(r), resolve_unit(r));
     let mut s = format!(
         "<table id=\"controls\"><tr><th>control</th><th class=\"n\">over the window</th><th>grade</th>\
-         <th class=\"n\">now</th><th>grade</th><th class=\"n\">identify median / p90 ({u})</th>\
-         <th class=\"n\">resolve median / p90 ({u})</th><th class=\"n\">open</th></tr>\n",
-        u = unit.0
+         <th class=\"n\">now</th><th>grade</th><th class=\"n\">identify median / p90 ({})</th>\
+         <th class=\"n\">resolve median / p90 ({})</th><th class=\"n\">open</th></tr>\n",
+        iu.0, ru.0
     );
     for c in &r.controls {
         let t = &c.time_to_resolve;
@@ -491,10 +512,10 @@ fn controls_table(r: &Report) -> String {
             c.passing,
             c.hosts,
             grade(c.grade_now),
-            shown(i.median_s, unit),
-            shown(i.p90_s, unit),
-            shown(t.median_s, unit),
-            shown(t.p90_s, unit),
+            shown(i.median_s, iu),
+            shown(i.p90_s, iu),
+            shown(t.median_s, ru),
+            shown(t.p90_s, ru),
             c.open.len()
         );
     }
@@ -760,10 +781,14 @@ mod tests {
         assert!(open.find("anydesk").unwrap() < open.find("edr").unwrap());
         assert!(open.contains("since before the window"));
         assert!(!html.contains(" 1 hosts"), "singular");
-        // One unit per table, named.
+        // One unit per column, named.
         assert!(
-            html.contains("identify median / p90 (days)"),
-            "table unit: EDR p90 is 60 h"
+            html.contains("identify median / p90 (minutes)"),
+            "identify: 4 and 5 minutes"
+        );
+        assert!(
+            html.contains("resolve median / p90 (days)"),
+            "resolve: EDR p90 is 60 h"
         );
         assert!(
             html.contains("Time to resolve (days)"),

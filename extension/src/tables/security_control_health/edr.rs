@@ -103,6 +103,27 @@ pub(super) fn agent_check(facts: &Facts<'_>, agent: &Agent) -> Option<Check> {
     .states(Some(installed), running, enabled);
     check.product = Some(agent.id.clone());
     check.version = version;
+    // Since when: passing, since its process started; its status file gone
+    // stale, since it crossed the limit; stopped, since the status file was
+    // last written (its last sign of life), else since boot when it is not
+    // enabled at boot (it has not run since).
+    let names: Vec<&str> = ind.process_names.iter().map(String::as_str).collect();
+    let last_sign = freshest.map(|(mtime, _, _)| mtime);
+    check.since = if status == Status::Pass {
+        (running == Some(true))
+            .then(|| facts.started(&names))
+            .flatten()
+    } else if running == Some(false) {
+        last_sign.or_else(|| {
+            (enabled == Some(false))
+                .then(|| facts.boot_time())
+                .flatten()
+        })
+    } else if healthy == Some(false) {
+        freshest.map(|(mtime, _, hours)| mtime + i64::from(hours) * 3600)
+    } else {
+        None
+    };
     Some(check)
 }
 
@@ -147,7 +168,15 @@ pub(super) fn edr_checks(facts: &Facts<'_>, ctx: &GenerateContext<'_>) -> Vec<Ch
         .filter(|c| c.status == Status::Pass)
         .filter_map(|c| c.product.as_deref())
         .collect();
-    let aggregate = if !healthy.is_empty() {
+    // Passing since the first healthy agent started; degraded since the
+    // last one broke (when every broken agent says when).
+    let since_pass = candidates
+        .iter()
+        .filter(|c| c.status == Status::Pass)
+        .filter_map(|c| c.since)
+        .min();
+    let since_broken: Option<Vec<i64>> = candidates.iter().map(|c| c.since).collect();
+    let mut aggregate = if !healthy.is_empty() {
         Check::new(
             "edr",
             Status::Pass,
@@ -182,6 +211,11 @@ pub(super) fn edr_checks(facts: &Facts<'_>, ctx: &GenerateContext<'_>) -> Vec<Ch
             format!("{need} and none is installed{also}"),
         )
         .states(Some(false), Some(false), Some(false))
+    };
+    aggregate.since = match aggregate.status {
+        Status::Pass => since_pass,
+        Status::Degraded => since_broken.and_then(|v| v.into_iter().max()),
+        _ => None,
     };
     rows.insert(0, aggregate);
     rows

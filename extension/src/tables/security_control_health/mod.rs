@@ -28,6 +28,7 @@ use crate::controls;
 use crate::host::bundles::Bundle;
 use crate::host::config::{self, BlockCrypt};
 use crate::host::packages::Package;
+use crate::host::processes::Process;
 use crate::host::services::ServiceEntry;
 use crate::policy::PolicyState;
 use crate::root::{basename, join, paths, HostRoot};
@@ -42,6 +43,7 @@ mod linux;
 mod macos;
 mod postern;
 mod remote_access;
+mod since;
 mod ssh;
 
 use edr::edr_checks;
@@ -74,6 +76,7 @@ const COLUMNS: &[Column] = &[
     Column::new("remediation", ColumnType::Text, "One sentence on how to fix a control that does not pass; empty when it passes."),
     Column::new("severity", ColumnType::Text, "critical, high, medium or low: how much a failure of this control matters."),
     Column::new("checked_at", ColumnType::BigInt, "Time of the check, in Unix seconds."),
+    Column::new("status_since", ColumnType::BigInt, "Since when the control has been in its current state, in Unix seconds, where a file on the host tells: a process's start time, a configuration file's change time, a status file's last update, the boot time for kernel state (docs/REPORT.md lists the source per control); NULL where nothing tells. postern report uses it for time to identify."),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,6 +113,9 @@ struct Check {
     evidence: String,
     /// A fix for this situation in place of the control's usual one.
     fix: Option<String>,
+    /// Since when it is in this state, when the check itself knows (EDR
+    /// agents); the others come from `since.rs`.
+    since: Option<i64>,
 }
 
 impl Check {
@@ -124,6 +130,7 @@ impl Check {
             version: None,
             evidence: evidence.into(),
             fix: None,
+            since: None,
         }
     }
 
@@ -155,6 +162,7 @@ enum Platform {
 struct Facts<'a> {
     root: &'a HostRoot,
     platform: Platform,
+    processes: &'a [Process],
     process_names: BTreeSet<&'a str>,
     /// False where processes cannot be read from files (a macOS host or
     /// image has no /proc): `running` is then unknown, not false.
@@ -221,6 +229,61 @@ impl<'a> Facts<'a> {
         }
     }
 
+    /// The change time (ctime: content, owner or mode; no user can set it)
+    /// of a file, without following a final symlink.
+    fn changed(&self, path: &str) -> Option<i64> {
+        use std::os::unix::fs::MetadataExt;
+        self.root.symlink_metadata(path).ok().map(|m| m.ctime())
+    }
+
+    /// The latest change of any of `paths`.
+    fn latest_change(&self, paths: &[&str]) -> Option<i64> {
+        paths.iter().filter_map(|p| self.changed(p)).max()
+    }
+
+    /// The latest change of a directory (an entry added or removed) or of
+    /// any file in it, at most `cap` entries, `depth` levels down.
+    fn dir_change(&self, dir: &str, depth: u32) -> Option<i64> {
+        let mut latest = self.changed(dir);
+        for entry in self.root.list_dir(dir, 256).unwrap_or_default() {
+            let path = join(dir, &entry);
+            let t = if depth > 1 {
+                self.dir_change(&path, depth - 1)
+            } else {
+                self.changed(&path)
+            };
+            latest = latest.max(t);
+        }
+        latest
+    }
+
+    /// When the host booted (`btime` in /proc/stat).
+    fn boot_time(&self) -> Option<i64> {
+        let text = self
+            .root
+            .read_string_capped(paths::PROC_STAT, 1 << 20)
+            .ok()?;
+        config::parse_btime(&text)
+    }
+
+    /// The earliest start time of a running process called one of `names`,
+    /// from /proc/PID/stat (clock ticks after boot; USER_HZ is 100 on every
+    /// architecture Linux exposes it on).
+    fn started(&self, names: &[&str]) -> Option<i64> {
+        let boot = self.boot_time()?;
+        self.processes
+            .iter()
+            .filter(|p| p.names().iter().any(|n| names.contains(n)))
+            .filter_map(|p| {
+                let stat = self
+                    .root
+                    .read_string_capped(&format!("/proc/{}/stat", p.pid), 4096)
+                    .ok()?;
+                config::parse_start_ticks(&stat).map(|ticks| boot + (ticks / 100) as i64)
+            })
+            .min()
+    }
+
     fn mtime(&self, path: &str) -> Option<i64> {
         let meta = self.root.metadata(path).ok()?;
         let t = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
@@ -258,6 +321,7 @@ fn gather<'a>(ctx: &GenerateContext<'a>) -> Facts<'a> {
     Facts {
         root,
         platform,
+        processes: host.processes(),
         process_names,
         processes_known: root.exists(paths::PROC_INIT),
         packages,
@@ -342,6 +406,11 @@ impl Table for SecurityControlHealth {
         if wants("postern_baseline") {
             checks.push(postern_baseline(ctx));
         }
+        for c in &mut checks {
+            if c.since.is_none() {
+                c.since = since::status_since(&facts, ctx, c);
+            }
+        }
         let rows = checks
             .into_iter()
             .filter(|c| wants(c.control))
@@ -366,6 +435,7 @@ fn to_row(c: Check, ctx: &GenerateContext<'_>) -> Option<Row> {
         _ => Some(c.fix.clone().unwrap_or_else(|| def.remediation.clone())),
     };
     let opt = |b: Option<bool>| b.and_then(flag);
+    let since = c.since.filter(|t| *t > 0 && *t <= ctx.now);
     Some(vec![
         text(c.control),
         text(def.category.clone()),
@@ -381,5 +451,6 @@ fn to_row(c: Check, ctx: &GenerateContext<'_>) -> Option<Row> {
         remediation,
         text(def.severity.clone()),
         Some(ctx.now.to_string()),
+        since.map(|t| t.to_string()),
     ])
 }
