@@ -677,6 +677,28 @@ fn input_section(r: &Report) -> String {
         "<p>{} lines ({} bytes), {} events; {} malformed lines; {} results of queries postern does not know.</p>\n",
         i.lines, i.bytes, i.events, i.malformed, i.unknown_query_results
     );
+    for h in &i.hosts_flooded {
+        let _ = writeln!(
+            s,
+            "<p><strong>Left out:</strong> {} wrote {} lines and {} results, over the per-host budget; none of its results is in the figures.</p>",
+            escape(h.host),
+            h.lines,
+            h.events
+        );
+    }
+    if !i.hosts_standing_out.is_empty() {
+        let list: Vec<String> = i
+            .hosts_standing_out
+            .iter()
+            .map(|h| format!("{} ({} lines)", escape(h.host), h.lines))
+            .collect();
+        let _ = writeln!(
+            s,
+            "<p>Hosts that wrote at least ten times the median host's {} lines: {}.</p>",
+            i.median_lines_per_host,
+            list.join(", ")
+        );
+    }
     if !i.malformed_examples.is_empty() {
         s.push_str("<table id=\"malformed\"><tr><th>source</th><th class=\"n\">line</th><th>error</th></tr>\n");
         for e in &i.malformed_examples {
