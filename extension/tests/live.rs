@@ -36,6 +36,17 @@ fn live_engine() -> Engine {
     )
 }
 
+/// Every row of `security_control_health` on this host.
+fn control_rows() -> Vec<serde_json::Value> {
+    let result = live_engine()
+        .generate("security_control_health", "")
+        .unwrap();
+    match to_json(result.columns, &result.rows) {
+        serde_json::Value::Array(rows) => rows,
+        other => panic!("{other}"),
+    }
+}
+
 /// The process rows `remote_access_tools` reports for one pid.
 fn process_rows(pid: u32) -> Vec<serde_json::Value> {
     // `spawn` can return while the child is still inside execve (glibc's
@@ -212,17 +223,10 @@ fn a_daemon_running_here_is_running_since_its_start() {
         .as_secs() as i64;
     let _child = Killed(Command::new(&fake).arg("30").spawn().unwrap());
     std::thread::sleep(Duration::from_millis(200));
-    let result = live_engine()
-        .generate("security_control_health", "")
-        .unwrap();
-    let rows = to_json(result.columns, &result.rows);
-    let row = rows
-        .as_array()
-        .unwrap()
-        .iter()
+    let row = control_rows()
+        .into_iter()
         .find(|r| r["control"] == "audit_daemon")
-        .unwrap()
-        .clone();
+        .unwrap();
     assert_eq!(row["running"], "1", "{row}");
     let since: i64 = row["status_since"].as_str().unwrap().parse().unwrap();
     // btime is whole seconds and ticks are 1/100 s: allow 2 s either way.
