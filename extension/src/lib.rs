@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod cli;
 pub mod controls;
 pub mod engine;
+pub mod eol;
 pub mod host;
 pub mod inventory;
 pub mod output;

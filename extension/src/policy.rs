@@ -13,7 +13,7 @@
 //! file given with `--policy` is when postern runs as root. A refused,
 //! invalid or missing policy approves nothing.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -39,6 +39,18 @@ pub struct Policy {
     pub enrollment_time: Option<i64>,
     /// Rules for software IT manages (`software.managed`).
     pub managed_rules: Vec<ManagedRule>,
+    /// Per application function (`vpn`, `browser`, ...): whether several may
+    /// be installed, and the approved choice (`software.functions`).
+    pub functions: BTreeMap<String, FunctionRule>,
+}
+
+/// `software.functions.<function>`: `{"several": true}` lets several apps of
+/// the function be installed; `{"approved": "wireguard"}` names the one the
+/// organisation chose (every other app of the function is redundant).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FunctionRule {
+    pub several: bool,
+    pub approved: Option<String>,
 }
 
 /// A `software.managed` rule: every field given must match (glob patterns,
@@ -407,14 +419,71 @@ const SOURCES: &[&str] = &[
     "autostart",
 ];
 
+/// Functions an app can have (`software.functions` keys): the function
+/// catalog's, plus remote access and the security agent kinds.
+pub const FUNCTIONS: &[&str] = &[
+    "remote_access",
+    "vpn",
+    "password_manager",
+    "cloud_sync",
+    "messaging",
+    "browser",
+    "edr",
+    "antivirus",
+    "dfir",
+    "telemetry",
+];
+
+fn parse_functions(value: &Value, policy: &mut Policy, problems: &mut Vec<String>) {
+    let Some(map) = object("software.functions", value, problems) else {
+        return;
+    };
+    for (function, rule) in map {
+        let at = format!("software.functions.{function}");
+        if !FUNCTIONS.contains(&function.as_str()) {
+            let known = FUNCTIONS.join(", ");
+            problems.push(format!("unknown function {function:?} (known: {known})"));
+            continue;
+        }
+        let Some(fields) = object(&at, rule, problems) else {
+            continue;
+        };
+        let mut parsed = FunctionRule::default();
+        for (field, v) in fields {
+            match (field.as_str(), v) {
+                ("several", Value::Bool(b)) => parsed.several = *b,
+                ("approved", Value::String(id)) if !id.is_empty() => {
+                    parsed.approved = Some(id.clone())
+                }
+                ("several" | "approved", other) => problems.push(format!(
+                    "{at}.{field}: {other} is not {}",
+                    if field == "several" {
+                        "true or false"
+                    } else {
+                        "an app id"
+                    }
+                )),
+                (other, _) => problems.push(format!(
+                    "unknown key {at}.{other} (known keys: \"several\", \"approved\")"
+                )),
+            }
+        }
+        policy.functions.insert(function.clone(), parsed);
+    }
+}
+
 fn parse_software(value: &Value, policy: &mut Policy, problems: &mut Vec<String>) {
     let Some(map) = object("software", value, problems) else {
         return;
     };
     for (key, value) in map {
+        if key == "functions" {
+            parse_functions(value, policy, problems);
+            continue;
+        }
         if key != "managed" {
             problems.push(format!(
-                "unknown key software.{key} (known keys: \"managed\")"
+                "unknown key software.{key} (known keys: \"managed\", \"functions\")"
             ));
             continue;
         }
@@ -667,6 +736,32 @@ mod tests {
         assert_eq!(p.approved_remote_access.len(), 2);
         assert_eq!(parse_policy("{}", &test_catalog())?, Policy::default());
         Ok(())
+    }
+
+    #[test]
+    fn software_functions() {
+        let p = parse_policy(
+            r#"{"software":{"functions":{"browser":{"several":true},"vpn":{"approved":"wireguard"}}}}"#,
+            &test_catalog(),
+        )
+        .unwrap();
+        assert!(p.functions["browser"].several);
+        assert_eq!(p.functions["vpn"].approved.as_deref(), Some("wireguard"));
+        let e = parse_policy(
+            r#"{"software":{"functions":{"vnp":{},"vpn":{"several":"yes","pick":1}}}}"#,
+            &test_catalog(),
+        )
+        .unwrap_err();
+        let all = e.0.join("\n");
+        assert!(all.contains(r#"unknown function "vnp""#), "{all}");
+        assert!(
+            all.contains("software.functions.vpn.several: \"yes\" is not true or false"),
+            "{all}"
+        );
+        assert!(
+            all.contains("unknown key software.functions.vpn.pick"),
+            "{all}"
+        );
     }
 
     #[test]

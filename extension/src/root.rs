@@ -31,6 +31,8 @@ pub mod paths {
     pub const SYS_BLOCK: &str = "/sys/block";
     pub const SYS_DEV_BLOCK: &str = "/sys/dev/block";
     pub const MOUNTINFO: &str = "/proc/self/mountinfo";
+    pub const OS_RELEASE: &str = "/etc/os-release";
+    pub const OS_RELEASE_USR: &str = "/usr/lib/os-release";
     pub const SWAPS: &str = "/proc/swaps";
     pub const CRYPTTAB: &str = "/etc/crypttab";
     pub const EFI_DIR: &str = "/sys/firmware/efi";
@@ -44,6 +46,9 @@ pub mod paths {
     pub const NFTABLES_CONF: &str = "/etc/nftables.conf";
     pub const IPTABLES_NAMES: &str = "/proc/net/ip_tables_names";
     pub const APT_CONF_D: &str = "/etc/apt/apt.conf.d";
+    pub const APT_LISTS: &str = "/var/lib/apt/lists";
+    pub const APT_PREFERENCES: &str = "/etc/apt/preferences";
+    pub const APT_PREFERENCES_D: &str = "/etc/apt/preferences.d";
     pub const DNF_AUTOMATIC_CONF: &str = "/etc/dnf/automatic.conf";
     pub const DCONF_DB: &str = "/etc/dconf/db";
     pub const TIMESYNC_SYNCHRONIZED: &str = "/run/systemd/timesync/synchronized";

@@ -483,3 +483,38 @@ fn a_tool_run_from_an_anonymous_memfd_is_known_by_its_content() {
         "{evidence}"
     );
 }
+
+#[test]
+fn apt_candidates_agree_with_apt_list_upgradable() {
+    use std::collections::{BTreeSet, HashSet};
+    let Ok(out) = Command::new("apt").args(["list", "--upgradable"]).output() else {
+        eprintln!("no apt here");
+        return;
+    };
+    let apt: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("[upgradable from:"))
+        .filter_map(|l| l.split('/').next())
+        .map(|n| n.split(':').next().unwrap().to_string())
+        .collect();
+    let status = std::fs::read("/var/lib/dpkg/status").unwrap();
+    let installed = postern::host::packages::parse_dpkg_status(&status);
+    let names: HashSet<String> = installed.iter().map(|p| p.name.clone()).collect();
+    let lists = postern::host::apt::Lists::read(&HostRoot::system(), &names);
+    assert!(lists.lists > 0, "{:?}", lists.warnings);
+    let ours: BTreeSet<String> = installed
+        .iter()
+        .filter(|p| {
+            lists
+                .candidate(&p.name, &p.arch, &p.version)
+                .is_some_and(|c| c.newer)
+        })
+        .map(|p| p.name.clone())
+        .collect();
+    assert_eq!(
+        ours.symmetric_difference(&apt).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "postern and apt disagree; apt lists {} upgradable",
+        apt.len()
+    );
+}

@@ -18,6 +18,8 @@ pub struct MountInfo {
     pub mount_point: String,
     pub fs_type: String,
     pub source: String,
+    /// Per-mount options (`rw,nosuid,relatime`).
+    pub options: String,
 }
 
 /// Undoes the kernel's octal escapes (`\040` for a space). Pure.
@@ -56,9 +58,40 @@ pub fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
                 mount_point: unescape(l.get(4)?),
                 fs_type: (*r.first()?).to_string(),
                 source: unescape(r.get(1).unwrap_or(&"")),
+                options: (*l.get(5).unwrap_or(&"")).to_string(),
             })
         })
         .collect()
+}
+
+/// Whether access times are recorded for `path`: the options of the
+/// mount holding it (the longest mount point that is a prefix). `noatime`
+/// records none; `relatime`, the default, records the first access after a
+/// change and then at most once a day, enough to count days unused;
+/// read-only mounts and image layers record none. None when no mount holds
+/// the path. Pure.
+pub fn atime_recorded(mounts: &[MountInfo], path: &str) -> Option<bool> {
+    let holds = |m: &&MountInfo| {
+        let mp = m.mount_point.trim_end_matches('/');
+        path == mp || path.starts_with(&format!("{mp}/")) || m.mount_point == "/"
+    };
+    let mount = mounts
+        .iter()
+        .filter(holds)
+        .max_by_key(|m| m.mount_point.len())?;
+    // Read-only mounts and image layers never update access times (an
+    // overlay's lower files are read in place, not copied up).
+    let frozen = matches!(
+        mount.fs_type.as_str(),
+        "overlay" | "squashfs" | "iso9660" | "erofs"
+    );
+    Some(
+        !frozen
+            && !mount
+                .options
+                .split(',')
+                .any(|o| o == "noatime" || o == "ro"),
+    )
 }
 
 /// Swap devices and files from `/proc/swaps`. Pure.

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod appimage;
+pub mod apt;
 pub mod browsers;
 pub mod bundles;
 pub mod config;

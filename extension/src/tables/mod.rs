@@ -4,6 +4,7 @@ pub mod new_software_since_enrollment;
 pub mod remote_access_tools;
 pub mod security_control_health;
 pub mod selftest;
+pub mod software_hygiene;
 
 use crate::table::Table;
 
@@ -13,6 +14,7 @@ pub fn all() -> Vec<Box<dyn Table>> {
         Box::new(remote_access_tools::RemoteAccessTools),
         Box::new(security_control_health::SecurityControlHealth),
         Box::new(new_software_since_enrollment::NewSoftwareSinceEnrollment),
+        Box::new(software_hygiene::SoftwareHygiene),
     ]
 }
 

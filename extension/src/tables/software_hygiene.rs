@@ -1,0 +1,530 @@
+//! `software_hygiene`: every application on the host, whenever it arrived,
+//! with what a team cleaning up a fleet asks of it: is it outdated (and is
+//! the newer version a security fix), is it past its end of life, is it
+//! redundant with another app doing the same job, is it used at all.
+//!
+//! From files only, no network: APT's package lists for "outdated"
+//! ([`crate::host::apt`]), the end-of-life and function catalogs
+//! (`catalog/hygiene/`), the remote access and security agent catalogs,
+//! executables' access times (where the mount records them) and running
+//! processes for "last used". One row per item of the same inventory
+//! `new_software_since_enrollment` reads (services and autostart entries
+//! are not applications and are left out), plus one row for the operating
+//! system itself.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::os::unix::fs::MetadataExt;
+use std::sync::{Arc, LazyLock};
+
+use serde::Deserialize;
+
+use crate::agents::AgentCatalog;
+use crate::eol::{self, Answer};
+use crate::host::apt::{Candidate, Lists};
+use crate::host::config;
+use crate::host::identity::FileKey;
+use crate::host::packages::parse_dpkg_status;
+use crate::inventory::{self, Software};
+use crate::root::{join, paths, HostRoot};
+use crate::table::{flag, text, Column, ColumnType, GenerateContext, Row, Table, TableOutput};
+use crate::tables::new_software_since_enrollment::remote_access_tool;
+
+pub struct SoftwareHygiene;
+
+const COLUMNS: &[Column] = &[
+    Column::new("name", ColumnType::Text, "Package, bundle id, file or extension name; for the operating system, its name."),
+    Column::new("version", ColumnType::Text, "Installed version when known."),
+    Column::new("source", ColumnType::Text, "os, deb, rpm, snap, flatpak, portable, browser_extension, app or homebrew."),
+    Column::new("path", ColumnType::Text, "Where it was found."),
+    Column::new("publisher", ColumnType::Text, "Package maintainer or vendor when known."),
+    Column::new("managed", ColumnType::Integer, "1 if a software.managed rule of the policy matches it, else 0."),
+    Column::new("remote_access_tool", ColumnType::Text, "Remote access catalog id when it is a remote access tool."),
+    Column::new("function", ColumnType::Text, "What it is for: remote_access, vpn, password_manager, cloud_sync, messaging, browser, or a security agent's kind (edr, antivirus, dfir, telemetry); empty when the catalogs do not say."),
+    Column::new("redundant_with", ColumnType::Text, "Other installed apps of the same function, comma-separated, when the function counts as redundant (remote_access, vpn, edr, antivirus by default; policy software.functions); empty otherwise."),
+    Column::new("latest_version", ColumnType::Text, "The version the package manager would install now (APT's candidate, from its lists and pins)."),
+    Column::new("outdated", ColumnType::Integer, "1 if latest_version is newer than the installed one, 0 if not, NULL when no list on the host offers it."),
+    Column::new("security_update", ColumnType::Integer, "1 if the newer version comes from a security archive (Debian-Security, *-security), 0 if not, NULL when not outdated or unknown."),
+    Column::new("outdated_source", ColumnType::Text, "What outdated was read from: apt (the package lists under /var/lib/apt/lists, as of their last update), with the archive of latest_version."),
+    Column::new("eol", ColumnType::Integer, "1 if past its end of life (end of free security support), 0 if not, NULL when the end-of-life catalog does not know it."),
+    Column::new("eol_date", ColumnType::Text, "The last day of support (YYYY-MM-DD) when published; for a runtime the distribution packages, the distribution's."),
+    Column::new("last_used", ColumnType::BigInt, "When it was last used, in Unix seconds: now when one of its executables is running, else the latest access time of its executables; NULL where the mount does not record access times (noatime) or nothing tells."),
+    Column::new("unused_days", ColumnType::Integer, "Whole days since last_used."),
+    Column::new("reason", ColumnType::Text, "One line a technician can act on: what is wrong and what to do; empty when nothing is."),
+];
+
+/// Functions redundant by default when two apps have them.
+const REDUNDANT_BY_DEFAULT: &[&str] = &["remote_access", "vpn", "edr", "antivirus"];
+/// Days without use after which an app is reported unused.
+const UNUSED_DAYS: i64 = 90;
+/// Executables of one package whose times are read, at most.
+const MAX_EXECUTABLES: usize = 64;
+
+#[derive(Debug, Deserialize)]
+struct FunctionsFile {
+    apps: Vec<FunctionApp>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FunctionApp {
+    id: String,
+    function: String,
+    #[serde(default)]
+    packages: Vec<String>,
+    #[serde(default)]
+    bundle_ids: Vec<String>,
+}
+
+fn function_apps() -> &'static [FunctionApp] {
+    static APPS: LazyLock<Vec<FunctionApp>> = LazyLock::new(|| {
+        crate::catalog::embedded::HYGIENE
+            .iter()
+            .filter(|(name, _)| name.starts_with("functions"))
+            .filter_map(|(_, text)| serde_json::from_str::<FunctionsFile>(text).ok())
+            .flat_map(|f| f.apps)
+            .collect()
+    });
+    &APPS
+}
+
+/// What an item is for, and the id it is known by in that function.
+fn function_of(
+    sw: &Software,
+    tool: Option<&str>,
+    agents: Option<&AgentCatalog>,
+) -> Option<(String, String)> {
+    if let Some(t) = tool {
+        return Some(("remote_access".into(), t.to_string()));
+    }
+    if let Some(agents) = agents {
+        for a in &agents.agents {
+            let hit = match sw.source {
+                "deb" | "rpm" => a.linux.packages.contains(&sw.name),
+                "app" => a.macos.bundle_ids.contains(&sw.name),
+                _ => false,
+            };
+            if hit {
+                return Some((a.kind.as_str().to_string(), a.id.clone()));
+            }
+        }
+    }
+    let qualified = format!("{}:{}", sw.source, sw.name);
+    function_apps().iter().find_map(|app| {
+        let hit = match sw.source {
+            "app" => app.bundle_ids.contains(&sw.name),
+            _ => app
+                .packages
+                .iter()
+                .any(|p| *p == qualified || (!p.contains(':') && *p == sw.name)),
+        };
+        hit.then(|| (app.function.clone(), app.id.clone()))
+    })
+}
+
+/// The operating system: (os-release ID or `macos`, version, name).
+fn operating_system(root: &HostRoot) -> Option<(String, String, String, &'static str)> {
+    if let Ok(bytes) = root.read_capped(paths::MACOS_SYSTEM_VERSION, 1 << 20) {
+        let plist = plist::Value::from_reader(std::io::Cursor::new(bytes)).ok()?;
+        let dict = plist.as_dictionary()?;
+        let version = dict.get("ProductVersion")?.as_string()?.to_string();
+        let name = dict
+            .get("ProductName")
+            .and_then(plist::Value::as_string)
+            .unwrap_or("macOS");
+        return Some((
+            "macos".into(),
+            version.clone(),
+            format!("{name} {version}"),
+            paths::MACOS_SYSTEM_VERSION,
+        ));
+    }
+    let (text, path) = [paths::OS_RELEASE, paths::OS_RELEASE_USR]
+        .into_iter()
+        .find_map(|p| root.read_string_capped(p, 64 << 10).ok().map(|t| (t, p)))?;
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .map(|v| v.trim().trim_matches('"').to_string())
+    };
+    let id = field("ID")?;
+    let version = field("VERSION_ID").unwrap_or_default();
+    let name = field("PRETTY_NAME").unwrap_or_else(|| id.clone());
+    Some((id, version, name, path))
+}
+
+/// The executables a deb package installed (from dpkg's file list), in the
+/// usual program directories.
+fn deb_executables(root: &HostRoot, name: &str, arch: &str) -> Vec<String> {
+    let list = [format!("{name}:{arch}.list"), format!("{name}.list")]
+        .into_iter()
+        .find_map(|f| {
+            root.read_string_capped(&join(paths::DPKG_INFO, &f), 4 << 20)
+                .ok()
+        });
+    let Some(list) = list else {
+        return Vec::new();
+    };
+    // Programs first: a package's many helper files must not crowd out
+    // the command people run.
+    const DIRS: [&str; 8] = [
+        "/usr/bin/",
+        "/usr/sbin/",
+        "/bin/",
+        "/sbin/",
+        "/usr/games/",
+        "/usr/local/bin/",
+        "/usr/libexec/",
+        "/opt/",
+    ];
+    let mut candidates: Vec<(usize, &str)> = list
+        .lines()
+        .filter_map(|l| DIRS.iter().position(|d| l.starts_with(d)).map(|i| (i, l)))
+        .collect();
+    candidates.sort_by_key(|(i, _)| *i);
+    candidates
+        .into_iter()
+        .map(|(_, l)| l)
+        .filter(|l| {
+            root.metadata(l)
+                .is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0)
+        })
+        .take(MAX_EXECUTABLES)
+        .map(String::from)
+        .collect()
+}
+
+/// The executables that stand for an item when asking whether it is used.
+fn executables(
+    root: &HostRoot,
+    sw: &Software,
+    arch: Option<&str>,
+    bundles: &HashMap<String, String>,
+) -> Vec<String> {
+    match sw.source {
+        "deb" => deb_executables(root, &sw.name, arch.unwrap_or("")),
+        "portable" => sw.path.iter().cloned().collect(),
+        "app" => bundles.get(&sw.name).cloned().into_iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// One row in the making.
+struct Item {
+    sw: Software,
+    managed: bool,
+    tool: Option<String>,
+    function: Option<(String, String)>,
+    candidate: Option<Candidate>,
+    eol: Option<Answer>,
+    last_used: Option<i64>,
+}
+
+fn today(now: i64) -> String {
+    jiff::Timestamp::from_second(now)
+        .map(|t| t.strftime("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+impl Table for SoftwareHygiene {
+    fn name(&self) -> &'static str {
+        "software_hygiene"
+    }
+
+    fn description(&self) -> &'static str {
+        "Every application on the host and the operating system, whenever they arrived: outdated (and whether the update is a security fix), end of life, redundant with another app of the same function, unused, with a reason a technician can act on."
+    }
+
+    fn platforms(&self) -> &'static [&'static str] {
+        &["linux", "darwin"]
+    }
+
+    fn columns(&self) -> &'static [Column] {
+        COLUMNS
+    }
+
+    fn generate(&self, ctx: &GenerateContext<'_>) -> TableOutput {
+        let mut warnings = Vec::new();
+        let root = ctx.root;
+        let today = today(ctx.now);
+        let eol_catalog = match eol::embedded() {
+            Ok(c) => Some(c),
+            Err(e) => {
+                warnings.push(e.clone());
+                None
+            }
+        };
+        let agents = AgentCatalog::embedded().ok();
+        // `outdated = 1` can only hold for packages a list offers.
+        let only_outdated = ctx
+            .query
+            .equals("outdated")
+            .is_some_and(|v| v.iter().all(|x| x == "1"));
+        let wants = |source: &str, name: &str| {
+            ctx.query.admits("source", source)
+                && ctx.query.admits("name", name)
+                && (!only_outdated || source == "deb")
+        };
+
+        let mut incomplete = Vec::new();
+        let software: Vec<Software> = inventory::collect(
+            ctx.host,
+            ctx.deadline,
+            ctx.identity,
+            &mut warnings,
+            &mut incomplete,
+        )
+        .into_iter()
+        .filter(|sw| !matches!(sw.source, "service" | "autostart"))
+        .collect();
+
+        // APT: the installed packages' architectures and what the lists offer.
+        let version = |p: &str| root.metadata(p).ok().map(|m| FileKey::of(&m));
+        let needs_apt = software
+            .iter()
+            .any(|s| s.source == "deb" && wants("deb", &s.name));
+        let (arches, lists): (Arc<HashMap<String, String>>, Option<Arc<Lists>>) = if needs_apt {
+            let arches =
+                ctx.identity
+                    .derived("dpkg_arches", vec![version(paths::DPKG_STATUS)], || {
+                        let data = root
+                            .read_capped(paths::DPKG_STATUS, 256 << 20)
+                            .unwrap_or_default();
+                        parse_dpkg_status(&data)
+                            .into_iter()
+                            .map(|e| (e.name, e.arch))
+                            .collect::<HashMap<String, String>>()
+                    });
+            let mut keys = vec![
+                version(paths::DPKG_STATUS),
+                version(paths::APT_LISTS),
+                version(paths::APT_PREFERENCES),
+                version(paths::APT_PREFERENCES_D),
+            ];
+            let mut names = root.list_dir(paths::APT_LISTS, 8192).unwrap_or_default();
+            names.sort();
+            keys.extend(names.iter().map(|n| version(&join(paths::APT_LISTS, n))));
+            let installed: HashSet<String> = arches.keys().cloned().collect();
+            let lists = ctx
+                .identity
+                .derived("apt_lists", keys, || Lists::read(root, &installed));
+            warnings.extend(lists.warnings.iter().cloned());
+            (arches, Some(lists))
+        } else {
+            (Arc::new(HashMap::new()), None)
+        };
+
+        // Access times: which mounts record them.
+        let mounts = root
+            .read_string_capped(paths::MOUNTINFO, 4 << 20)
+            .map(|t| config::parse_mountinfo(&t))
+            .unwrap_or_default();
+        let running: HashSet<&str> = ctx
+            .host
+            .processes()
+            .iter()
+            .filter_map(|p| p.exe.as_deref())
+            .collect();
+        let bundles: HashMap<String, String> = ctx
+            .host
+            .bundles()
+            .iter()
+            .filter_map(|b| {
+                let exe = b.executable.as_ref()?;
+                Some((
+                    b.bundle_id.clone(),
+                    format!("{}/Contents/MacOS/{exe}", b.path),
+                ))
+            })
+            .collect();
+
+        let mut items: Vec<Item> = Vec::new();
+        for sw in software {
+            if !wants(sw.source, &sw.name) {
+                continue;
+            }
+            let managed = ctx.policy.policy.managed_rules.iter().any(|r| {
+                r.matches(
+                    &sw.name,
+                    sw.source,
+                    sw.publisher.as_deref(),
+                    sw.path.as_deref(),
+                )
+            });
+            let tool = remote_access_tool(&sw, ctx.catalog)
+                .and_then(|i| ctx.catalog.tool(i))
+                .map(|t| t.id.clone());
+            let function = function_of(&sw, tool.as_deref(), agents);
+            let arch = arches.get(&sw.name).map(String::as_str);
+            let candidate = match (&lists, sw.source, &sw.version, arch) {
+                (Some(l), "deb", Some(v), Some(a)) => l.candidate(&sw.name, a, v),
+                _ => None,
+            };
+            if only_outdated && !candidate.as_ref().is_some_and(|c| c.newer) {
+                continue;
+            }
+            let eol = eol_catalog.and_then(|c| {
+                c.package(
+                    &sw.name,
+                    sw.version.as_deref(),
+                    sw.publisher.as_deref(),
+                    &today,
+                )
+            });
+            let exes = executables(root, &sw, arch, &bundles);
+            let last_used = if exes.iter().any(|e| running.contains(e.as_str())) {
+                Some(ctx.now)
+            } else {
+                exes.iter()
+                    .filter(|e| config::atime_recorded(&mounts, e) == Some(true))
+                    .filter_map(|e| root.metadata(e).ok().map(|m| m.atime()))
+                    .max()
+            };
+            items.push(Item {
+                sw,
+                managed,
+                tool,
+                function,
+                candidate,
+                eol,
+                last_used,
+            });
+        }
+
+        // Redundancy: apps of one function, where the function counts.
+        let rules = &ctx.policy.policy.functions;
+        let mut by_function: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for item in &items {
+            if let Some((f, id)) = &item.function {
+                let ids = by_function.entry(f.as_str()).or_default();
+                if !ids.contains(&id.as_str()) {
+                    ids.push(id.as_str());
+                }
+            }
+        }
+        let redundant = |function: &str, id: &str| -> Option<String> {
+            let rule = rules.get(function);
+            if rule.is_some_and(|r| r.several) {
+                return None;
+            }
+            let counts = REDUNDANT_BY_DEFAULT.contains(&function)
+                || rule.is_some_and(|r| r.approved.is_some());
+            let others: Vec<&str> = by_function
+                .get(function)?
+                .iter()
+                .copied()
+                .filter(|o| *o != id)
+                .collect();
+            if !counts || others.is_empty() {
+                return None;
+            }
+            match rule.and_then(|r| r.approved.as_deref()) {
+                Some(approved) if approved == id => None,
+                _ => Some(others.join(",")),
+            }
+        };
+
+        let mut rows: Vec<Row> = Vec::new();
+        if let (Some((id, ver, name, path)), true) = (operating_system(root), wants("os", "")) {
+            if ctx.query.admits("name", &name) && !only_outdated {
+                let answer = eol_catalog.and_then(|c| c.os(&id, &ver, &today));
+                let reason = answer.as_ref().filter(|a| a.eol).map(|a| {
+                    format!(
+                        "end of life: {} {} ended {}; upgrade to a supported release",
+                        a.product,
+                        a.release,
+                        a.date
+                            .as_deref()
+                            .unwrap_or("before the oldest release listed")
+                    )
+                });
+                rows.push(vec![
+                    text(name),
+                    Some(ver),
+                    text("os"),
+                    text(path),
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    answer.as_ref().and_then(|a| flag(a.eol)),
+                    answer.and_then(|a| a.date),
+                    None,
+                    None,
+                    reason,
+                ]);
+            }
+        }
+        let os_answer = operating_system(root)
+            .and_then(|(id, ver, ..)| eol_catalog.and_then(|c| c.os(&id, &ver, &today)));
+        for item in &items {
+            let sw = &item.sw;
+            let redundant_with = item.function.as_ref().and_then(|(f, id)| redundant(f, id));
+            let eol = match &item.eol {
+                Some(a) if a.follows_os => os_answer.clone(),
+                other => other.clone(),
+            };
+            let unused_days = item.last_used.map(|t| ((ctx.now - t).max(0)) / 86_400);
+            let mut reasons = Vec::new();
+            if let (Some(c), Some(v)) = (&item.candidate, &sw.version) {
+                if c.newer {
+                    reasons.push(format!(
+                        "outdated: {v} → {}{}",
+                        c.version,
+                        if c.security { " (security)" } else { "" }
+                    ));
+                }
+            }
+            if let Some(a) = eol.as_ref().filter(|a| a.eol) {
+                reasons.push(format!(
+                    "end of life: {} {} ended {}",
+                    a.product,
+                    a.release,
+                    a.date
+                        .as_deref()
+                        .unwrap_or("before the oldest release listed")
+                ));
+            }
+            if let Some(others) = &redundant_with {
+                reasons.push(format!("redundant with {}", others.replace(',', ", ")));
+            }
+            if let Some(d) = unused_days.filter(|d| *d >= UNUSED_DAYS) {
+                reasons.push(format!("not used for {d} days"));
+            }
+            let outdated = item.candidate.as_ref().map(|c| c.newer);
+            rows.push(vec![
+                text(sw.name.clone()),
+                sw.version.clone(),
+                text(sw.source),
+                sw.path.clone(),
+                sw.publisher.clone(),
+                flag(item.managed),
+                item.tool.clone(),
+                item.function.as_ref().map(|(f, _)| f.clone()),
+                redundant_with,
+                item.candidate.as_ref().map(|c| c.version.clone()),
+                outdated.and_then(flag),
+                item.candidate
+                    .as_ref()
+                    .filter(|c| c.newer)
+                    .and_then(|c| flag(c.security)),
+                item.candidate.as_ref().map(|c| {
+                    if c.archive.is_empty() {
+                        "apt".to_string()
+                    } else {
+                        format!("apt ({})", c.archive)
+                    }
+                }),
+                eol.as_ref().and_then(|a| flag(a.eol)),
+                eol.and_then(|a| a.date),
+                item.last_used.map(|t| t.to_string()),
+                unused_days.map(|d| d.to_string()),
+                (!reasons.is_empty()).then(|| reasons.join("; ")),
+            ]);
+        }
+        TableOutput { rows, warnings }
+    }
+}
