@@ -44,6 +44,8 @@ def main():
     ap.add_argument("--dpkg-log-lines", type=int, default=50000)
     ap.add_argument("--log-files", type=int, default=12)
     ap.add_argument("--extensions", type=int, default=200)
+    ap.add_argument("--list-entries", type=int, default=60000,
+                    help="APT package list entries (the installed packages, half with a newer version, and others)")
     args = ap.parse_args()
     rnd = random.Random(42)
     root = args.dir
@@ -136,6 +138,41 @@ def main():
         data = "".join(lines).encode()
         name = "dpkg.log" if f == 0 else f"dpkg.log.{f}" if f == 1 else f"dpkg.log.{f}.gz"
         write(f"{root}/var/log/{name}", gzip.compress(data) if name.endswith(".gz") else data)
+    # APT: sources.list, Release files and package lists, so that apt itself
+    # (`apt -o Dir=ROOT list --upgradable`) and postern read the same host.
+    write(f"{root}/etc/apt/sources.list",
+          "deb [trusted=yes] http://synth.example/debian bookworm main\n"
+          "deb [trusted=yes] http://synth.example/debian-security bookworm-security main\n")
+    lists = f"{root}/var/lib/apt/lists"
+    for site, suite, label in (("synth.example_debian", "bookworm", "Debian"),
+                               ("synth.example_debian-security", "bookworm-security", "Debian-Security")):
+        write(f"{lists}/{site}_dists_{suite}_InRelease",
+              f"Origin: Debian\nLabel: {label}\nSuite: {suite}\nCodename: {suite}\n"
+              "Architectures: amd64\nComponents: main\nDate: Sat, 28 Nov 2026 10:00:00 UTC\n")
+    main, security = [], []
+    def entry(name, version):
+        return (f"Package: {name}\nVersion: {version}\nInstalled-Size: 100\nMaintainer: Example <x@example.org>\n"
+                f"Architecture: amd64\nDepends: libc6 (>= 2.34)\nDescription: {name}\n"
+                f"Section: libs\nPriority: optional\nFilename: pool/main/{name}.deb\nSize: 1000\nSHA256: {'0' * 64}\n")
+    for n in range(args.packages):
+        name = TOOL_PKGS[n] if n < len(TOOL_PKGS) else f"lib-synthetic-{n}"
+        installed = f"{n % 7}.{n % 13}.{n % 5}-1"
+        if n % 2 == 0:
+            main.append(entry(name, installed + "+deb12u1"))
+            if n % 10 == 0:
+                security.append(entry(name, installed + "+deb12u2"))
+        else:
+            # Offered, but older than installed (APT would take an equal
+            # version with other fields for a different build).
+            main.append(entry(name, "0~old-1"))
+    for n in range(max(0, args.list_entries - len(main) - len(security))):
+        main.append(entry(f"other-package-{n}", f"1.{n % 100}-1"))
+    write(f"{lists}/synth.example_debian_dists_bookworm_main_binary-amd64_Packages", "\n".join(main))
+    write(f"{lists}/synth.example_debian-security_dists_bookworm-security_main_binary-amd64_Packages",
+          "\n".join(security))
+    for d in ("var/cache/apt/archives/partial", "var/lib/apt/lists/partial", "etc/apt/apt.conf.d",
+              "etc/apt/preferences.d", "etc/apt/sources.list.d"):
+        os.makedirs(f"{root}/{d}", exist_ok=True)
     write(f"{root}/etc/postern/policy.json", '{"enrollment": {"time": "2025-06-01T00:00:00Z"}}\n')
 
     # Chrome profiles holding the extensions, spread over the users.

@@ -518,3 +518,106 @@ fn apt_candidates_agree_with_apt_list_upgradable() {
         apt.len()
     );
 }
+
+/// Debian version order (the debversion crate) against dpkg itself, on
+/// versions from this machine's package lists: every version of the same
+/// package against each other, and pseudo-random pairs across packages.
+#[test]
+fn debian_version_order_agrees_with_dpkg() {
+    use std::io::Read as _;
+    use std::str::FromStr;
+    if Command::new("dpkg").arg("--version").output().is_err() {
+        eprintln!("no dpkg here");
+        return;
+    }
+    let mut versions: Vec<(String, String)> = Vec::new();
+    for entry in std::fs::read_dir("/var/lib/apt/lists").unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.contains("_Packages") {
+            continue;
+        }
+        let file = std::fs::File::open(entry.path()).unwrap();
+        let mut text = String::new();
+        let read = if name.ends_with(".lz4") {
+            lz4_flex::frame::FrameDecoder::new(file).read_to_string(&mut text)
+        } else if name.ends_with("_Packages") {
+            std::io::BufReader::new(file).read_to_string(&mut text)
+        } else {
+            continue;
+        };
+        read.unwrap();
+        let mut package = String::new();
+        for line in text.lines() {
+            if let Some(p) = line.strip_prefix("Package: ") {
+                package = p.to_string();
+            } else if let Some(v) = line.strip_prefix("Version: ") {
+                versions.push((package.clone(), v.to_string()));
+            }
+        }
+    }
+    if versions.len() < 1000 {
+        eprintln!("too few package lists here ({} versions)", versions.len());
+        return;
+    }
+    versions.sort();
+    versions.dedup();
+    let mut pairs: Vec<(String, String)> = versions
+        .windows(2)
+        .filter(|w| w[0].0 == w[1].0)
+        .map(|w| (w[0].1.clone(), w[1].1.clone()))
+        .collect();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    while pairs.len() < 2500 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let a = &versions[(seed % versions.len() as u64) as usize].1;
+        let b = &versions[((seed >> 20) % versions.len() as u64) as usize].1;
+        pairs.push((a.clone(), b.clone()));
+    }
+    pairs.truncate(2500);
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("pairs");
+    std::fs::write(
+        &list,
+        pairs
+            .iter()
+            .map(|(a, b)| format!("{a} {b}\n"))
+            .collect::<String>(),
+    )
+    .unwrap();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(r#"while read a b; do if dpkg --compare-versions "$a" lt "$b"; then echo lt; elif dpkg --compare-versions "$a" eq "$b"; then echo eq; else echo gt; fi; done < "$1""#)
+        .arg("sh")
+        .arg(&list)
+        .output()
+        .unwrap();
+    let dpkg: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(dpkg.len(), pairs.len());
+    let mut disagree = Vec::new();
+    for ((a, b), want) in pairs.iter().zip(&dpkg) {
+        let (va, vb) = (
+            debversion::Version::from_str(a).unwrap(),
+            debversion::Version::from_str(b).unwrap(),
+        );
+        let ours = match va.cmp(&vb) {
+            std::cmp::Ordering::Less => "lt",
+            std::cmp::Ordering::Equal => "eq",
+            std::cmp::Ordering::Greater => "gt",
+        };
+        if ours != want {
+            disagree.push(format!("{a} {b}: dpkg {want}, debversion {ours}"));
+        }
+    }
+    assert!(
+        disagree.is_empty(),
+        "{} of {}: {:?}",
+        disagree.len(),
+        pairs.len(),
+        &disagree[..disagree.len().min(10)]
+    );
+}

@@ -48,14 +48,20 @@ fn copy_tree(from: &Path, to: &Path) {
 }
 
 /// A scenario's host, ready to audit. `setup.json` may ask for modes
-/// (`{"chmod": {"/etc/x": "666"}}`) and ages (`{"age_hours": {"/var/x": 100}}`),
-/// applied to a copy of the fixture.
+/// (`{"chmod": {"/etc/x": "666"}}`), ages (`{"age_hours": {"/var/x": 100}}`)
+/// and access times (`{"atime_days": {"/usr/bin/x": 200}}`), applied to a
+/// copy of the fixture.
 struct Host {
     _copy: Option<tempfile::TempDir>,
     engine: Engine,
 }
 
 fn engine(scenario: &str) -> Host {
+    engine_with(scenario, None)
+}
+
+/// A scenario's host audited with another policy file than its own.
+fn engine_with(scenario: &str, policy_file: Option<&Path>) -> Host {
     let dir = fixture(scenario);
     let setup_path = dir.join("setup.json");
     let (root_path, copy) = if setup_path.exists() {
@@ -70,6 +76,13 @@ fn engine(scenario: &str) -> Host {
             let p = root.join(path.trim_start_matches('/'));
             std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
         }
+        for (path, days) in setup["atime_days"].as_object().into_iter().flatten() {
+            let when =
+                std::time::SystemTime::now() - Duration::from_secs(days.as_u64().unwrap() * 86_400);
+            let f = std::fs::File::open(root.join(path.trim_start_matches('/'))).unwrap();
+            f.set_times(std::fs::FileTimes::new().set_accessed(when))
+                .unwrap();
+        }
         for (path, hours) in setup["age_hours"].as_object().into_iter().flatten() {
             let when =
                 std::time::SystemTime::now() - Duration::from_secs(hours.as_u64().unwrap() * 3600);
@@ -81,7 +94,7 @@ fn engine(scenario: &str) -> Host {
         (dir.join("root"), None)
     };
     let root = HostRoot::new(&root_path).expect("fixture root");
-    let policy = dir.join("policy.json");
+    let policy = policy_file.map_or_else(|| dir.join("policy.json"), Path::to_path_buf);
     let source = if policy.exists() {
         PolicySource::Explicit(policy)
     } else {
@@ -627,4 +640,160 @@ fn a_stale_agent_is_broken_since_its_status_file_went_past_the_limit() {
         .as_secs() as i64;
     let age = now - since;
     assert!((51 * 3600..=53 * 3600).contains(&age), "{age}");
+}
+
+fn hygiene_rows(scenario: &str, context: &str) -> (Vec<Value>, Vec<String>) {
+    let result = engine(scenario)
+        .engine
+        .generate("software_hygiene", context)
+        .expect("table answers");
+    match postern::output::to_json(result.columns, &result.rows) {
+        Value::Array(rows) => (rows, result.warnings),
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn software_hygiene_on_a_debian_host() {
+    let (rows, warnings) = hygiene_rows("hygiene_debian", "");
+    let row = |name: &str| -> &Value {
+        rows.iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("no row {name}: {rows:?}"))
+    };
+    // The operating system: Debian 11's LTS ended 2026-08-31.
+    let os = row("Debian GNU/Linux 11 (bullseye)");
+    assert_eq!(
+        (os["source"].as_str(), os["eol"].as_str()),
+        (Some("os"), Some("1"))
+    );
+    assert_eq!(os["eol_date"], "2026-08-31");
+    // A security pocket (LZ4 list), an updates pocket (gzip list).
+    let openssl = row("openssl");
+    assert_eq!(openssl["outdated"], "1");
+    assert_eq!(openssl["security_update"], "1");
+    assert_eq!(openssl["latest_version"], "1.1.1w-0+deb11u2");
+    assert_eq!(openssl["outdated_source"], "apt (oldoldstable-security)");
+    assert!(openssl["reason"]
+        .as_str()
+        .unwrap()
+        .contains("outdated: 1.1.1w-0+deb11u1 → 1.1.1w-0+deb11u2 (security)"));
+    let tzdata = row("tzdata");
+    assert_eq!(
+        (
+            tzdata["outdated"].as_str(),
+            tzdata["security_update"].as_str()
+        ),
+        (Some("1"), Some("0"))
+    );
+    // Version order: a tilde sorts first, an epoch last.
+    assert_eq!(row("libfoo")["outdated"], "1");
+    assert_eq!(row("epochpkg")["outdated"], "0");
+    // Backports: no candidate for a package from the release, the upgrade
+    // for one installed from backports; held packages are still outdated.
+    assert_eq!(row("curl")["outdated"], "0");
+    assert_eq!(row("tool")["latest_version"], "5.1~bpo11+1");
+    assert_eq!(row("heldpkg")["outdated"], "1");
+    // A pin (600) for NodeSource; Node.js 20's upstream end of life applies
+    // to NodeSource's package, Debian's end to Debian's own python3.9.
+    let node = row("nodejs");
+    assert_eq!(node["latest_version"], "20.20.2-1nodesource1");
+    assert_eq!(
+        (node["eol"].as_str(), node["eol_date"].as_str()),
+        (Some("1"), Some("2026-04-30"))
+    );
+    let py = row("python3.9");
+    assert_eq!(
+        (py["eol"].as_str(), py["eol_date"].as_str()),
+        (Some("1"), Some("2026-08-31"))
+    );
+    let esr = row("firefox-esr");
+    assert_eq!(
+        (esr["eol"].as_str(), esr["outdated"].as_str()),
+        (Some("1"), Some("1"))
+    );
+    // Nothing offers it: unknown, not up to date.
+    let local = row("localpkg");
+    assert_eq!(
+        (local["outdated"].as_str(), local["managed"].as_str()),
+        (Some(""), Some("1"))
+    );
+    assert!(rows
+        .iter()
+        .all(|r| r["name"] != "removed" && r["name"] != "notinstalled"));
+    // Two VPN clients, two remote access tools: each redundant with the other.
+    for (a, b, f) in [
+        ("wireguard", "openvpn", "vpn"),
+        ("anydesk", "teamviewer", "remote_access"),
+    ] {
+        assert_eq!(row(a)["function"], f);
+        assert_eq!(row(a)["redundant_with"], b);
+        assert_eq!(row(b)["redundant_with"], a);
+    }
+    assert!(row("anydesk")["reason"]
+        .as_str()
+        .unwrap()
+        .contains("redundant with teamviewer"));
+    // Last used: the program's access time (the mount records them).
+    let openvpn = row("openvpn");
+    assert_eq!(openvpn["unused_days"], "200");
+    assert!(openvpn["reason"]
+        .as_str()
+        .unwrap()
+        .contains("not used for 200 days"));
+    assert_eq!(row("curl")["unused_days"], "3");
+    assert_eq!(row("curl")["reason"], "");
+    // Lists it cannot use are said, not guessed from.
+    let all = warnings.join("\n");
+    assert!(
+        all.contains("Packages.xz: compression not read here"),
+        "{all}"
+    );
+    assert!(
+        all.contains("orphan.example") && all.contains("no Release file"),
+        "{all}"
+    );
+}
+
+#[test]
+fn software_hygiene_constraints_save_work_and_hold() {
+    let (rows, _) = hygiene_rows(
+        "hygiene_debian",
+        r#"{"constraints":[{"name":"outdated","list":[{"op":2,"expr":"1"}],"affinity":"INTEGER"}]}"#,
+    );
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| r["outdated"] == "1"), "{rows:?}");
+    let (rows, _) = hygiene_rows(
+        "hygiene_debian",
+        r#"{"constraints":[{"name":"source","list":[{"op":2,"expr":"os"}],"affinity":"TEXT"}]}"#,
+    );
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["source"], "os");
+}
+
+#[test]
+fn software_hygiene_follows_the_policy_s_functions() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"software":{"functions":{"vpn":{"approved":"wireguard"},"remote_access":{"several":true}}}}"#,
+    )
+    .unwrap();
+    let result = engine_with("hygiene_debian", Some(&policy))
+        .engine
+        .generate("software_hygiene", "")
+        .unwrap();
+    let rows = postern::output::to_json(result.columns, &result.rows);
+    let row = |name: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(row("wireguard")["redundant_with"], "", "the approved VPN");
+    assert_eq!(row("openvpn")["redundant_with"], "wireguard");
+    assert_eq!(row("anydesk")["redundant_with"], "", "several allowed");
 }

@@ -29,6 +29,8 @@ use crate::root::{join, paths, HostRoot};
 const MAX_LISTS: usize = 512;
 const MAX_LIST_BYTES: u64 = 1 << 30;
 const MAX_PREFERENCES: usize = 256;
+/// A longer line is no Packages file (descriptions wrap at 80 columns).
+const MAX_LINE: usize = 1 << 20;
 
 /// The fields of a Release file the policy reads.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -279,8 +281,23 @@ pub fn scan_packages(
         version.clear();
         arch.clear();
     };
-    for line in reader.split(b'\n') {
-        let line = line?;
+    let mut reader = reader;
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let read = (&mut reader)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut buf)?;
+        if read == 0 {
+            break;
+        }
+        if buf.len() > MAX_LINE {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("a line longer than {MAX_LINE} bytes"),
+            ));
+        }
+        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
         if line.is_empty() {
             flush(&mut name, &mut version, &mut arch);
         } else if let Some(v) = line.strip_prefix(b"Package:") {
@@ -686,17 +703,43 @@ mod tests {
             ],
             vec![
                 parse_release("Suite: stable\n", "d"),
-                parse_release("Suite: stable-backports\nNotAutomatic: yes\nButAutomaticUpgrades: yes\n", "d"),
+                parse_release(
+                    "Suite: stable-backports\nNotAutomatic: yes\nButAutomaticUpgrades: yes\n",
+                    "d",
+                ),
                 exp,
             ],
             Vec::new(),
         );
         let c = l2.candidate("tool", "amd64", "5.0~bpo12+1").unwrap();
-        assert_eq!(c.version, "5.1~bpo12+1", "backports upgrade what came from them; experimental does not win");
+        assert_eq!(
+            c.version, "5.1~bpo12+1",
+            "backports upgrade what came from them; experimental does not win"
+        );
         let c = l2.candidate("tool", "amd64", "3.0-1").unwrap();
         assert_eq!(c.version, "4.0-1", "from stable: the stable version");
         assert!(!l.candidate("tzdata", "amd64", "2026a-1").unwrap().newer);
         assert!(l.candidate("local-only", "amd64", "1.0").is_none());
+    }
+
+    #[test]
+    fn broken_lists_are_errors_not_panics() {
+        let wanted: HashSet<String> = ["a".to_string()].into_iter().collect();
+        let long = format!("Package: a\nDescription: {}\n", "x".repeat(MAX_LINE + 10));
+        let err = scan_packages(long.as_bytes(), &wanted, &mut |_, _, _| {}).unwrap_err();
+        assert!(err.to_string().contains("longer than"));
+        // A truncated LZ4 frame.
+        let mut enc = lz4_flex::frame::FrameEncoder::new(Vec::new());
+        std::io::Write::write_all(
+            &mut enc,
+            "Package: a\nVersion: 1\n\n".repeat(1000).as_bytes(),
+        )
+        .unwrap();
+        let bytes = enc.finish().unwrap();
+        let cut = &bytes[..bytes.len() / 2];
+        let reader = BufReader::new(lz4_flex::frame::FrameDecoder::new(cut));
+        let mut seen = 0;
+        assert!(scan_packages(reader, &wanted, &mut |_, _, _| seen += 1).is_err());
     }
 
     #[test]
