@@ -185,6 +185,11 @@ impl Store {
         &self.dir
     }
 
+    /// The account that must own postern's state files.
+    pub fn owner(&self) -> u32 {
+        self.owner
+    }
+
     pub fn file(&self) -> PathBuf {
         self.dir.join(BASELINE_FILE)
     }

@@ -16,6 +16,7 @@ pub mod host;
 pub mod inventory;
 pub mod output;
 pub mod packs;
+pub mod pending;
 pub mod policy;
 pub mod report;
 pub mod root;

@@ -797,3 +797,29 @@ fn software_hygiene_follows_the_policy_s_functions() {
     assert_eq!(row("openvpn")["redundant_with"], "wireguard");
     assert_eq!(row("anydesk")["redundant_with"], "", "several allowed");
 }
+
+#[test]
+fn pending_security_updates_are_remembered_since_first_seen() {
+    let host = engine("hygiene_debian");
+    let since = |host: &Host| -> (String, String) {
+        let result = host.engine.generate("software_hygiene", "").unwrap();
+        let rows = postern::output::to_json(result.columns, &result.rows);
+        let get = |name: &str| {
+            rows.as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["name"] == name)
+                .unwrap()["security_pending_since"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        (get("openssl"), get("tzdata"))
+    };
+    let (openssl, tzdata) = since(&host);
+    assert!(!openssl.is_empty(), "a pending security update has a time");
+    assert_eq!(tzdata, "", "not a security update");
+    std::thread::sleep(Duration::from_millis(1100));
+    let (again, _) = since(&host);
+    assert_eq!(again, openssl, "the first sighting is kept");
+}

@@ -44,6 +44,7 @@ const COLUMNS: &[Column] = &[
     Column::new("latest_version", ColumnType::Text, "The version the package manager would install now (APT's candidate, from its lists and pins)."),
     Column::new("outdated", ColumnType::Integer, "1 if latest_version is newer than the installed one, 0 if not, NULL when no list on the host offers it."),
     Column::new("security_update", ColumnType::Integer, "1 if the newer version comes from a security archive (Debian-Security, *-security), 0 if not, NULL when not outdated or unknown."),
+    Column::new("security_pending_since", ColumnType::BigInt, "For a pending security update: since when postern has seen it pending, in Unix seconds (remembered in pending_updates.json beside the enrollment baseline, since APT keeps no such history); NULL otherwise, or when postern cannot keep state (not root)."),
     Column::new("outdated_source", ColumnType::Text, "What outdated was read from: apt (the package lists under /var/lib/apt/lists, as of their last update), with the archive of latest_version."),
     Column::new("eol", ColumnType::Integer, "1 if past its end of life (end of free security support), 0 if not, NULL when the end-of-life catalog does not know it."),
     Column::new("eol_date", ColumnType::Text, "The last day of support (YYYY-MM-DD) when published; for a runtime the distribution packages, the distribution's."),
@@ -422,6 +423,24 @@ impl Table for SoftwareHygiene {
             }
         };
 
+        // Pending security updates: since when, remembered across runs.
+        let now_pending: Vec<(String, String)> = items
+            .iter()
+            .filter_map(|i| {
+                let c = i.candidate.as_ref().filter(|c| c.newer && c.security)?;
+                Some((i.sw.name.clone(), c.version.clone()))
+            })
+            .collect();
+        let known = crate::pending::load(ctx.state.dir(), ctx.state.owner(), &mut warnings);
+        let pending = crate::pending::merge(&known, &now_pending, ctx.now);
+        // Only a query that saw every deb package may forget others.
+        let complete = ctx.query.equals("name").is_none() && ctx.query.admits("source", "deb");
+        if complete && pending != known {
+            if let Err(e) = crate::pending::save(ctx.state.dir(), &pending) {
+                warnings.push(format!("cannot remember pending security updates: {e}"));
+            }
+        }
+
         let mut rows: Vec<Row> = Vec::new();
         if let (Some((id, ver, name, path)), true) = (operating_system(root), wants("os", "")) {
             if ctx.query.admits("name", &name) && !only_outdated {
@@ -441,6 +460,7 @@ impl Table for SoftwareHygiene {
                     Some(ver),
                     text("os"),
                     text(path),
+                    None,
                     None,
                     None,
                     None,
@@ -511,6 +531,14 @@ impl Table for SoftwareHygiene {
                     .as_ref()
                     .filter(|c| c.newer)
                     .and_then(|c| flag(c.security)),
+                pending
+                    .get(&sw.name)
+                    .filter(|_| {
+                        item.candidate
+                            .as_ref()
+                            .is_some_and(|c| c.newer && c.security)
+                    })
+                    .map(|p| p.since.to_string()),
                 item.candidate.as_ref().map(|c| {
                     if c.archive.is_empty() {
                         "apt".to_string()
