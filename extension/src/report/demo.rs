@@ -16,6 +16,8 @@
 //! - hosts with `i % 5 == 2`: AnyDesk appears on day 2 at 09:00 (installed
 //!   45 minutes earlier) and, on hosts with `i % 10 == 2`, is removed 30
 //!   minutes later; the others keep it;
+//! - on the last day at 23:00, a `postern_hygiene_snapshot` (see
+//!   `Host::hygiene` for who has what);
 //! - every host: one unmanaged package installed on day 1 at 00:00 and first
 //!   logged at 00:15; and on day 0 at 01:00 a result of a query postern
 //!   does not know.
@@ -209,6 +211,25 @@ impl Host {
         out
     }
 
+    /// The last day's `postern_hygiene_snapshot`: four apps, of which a
+    /// security update waits on hosts with `i % 4 == 1`, the OS is past its
+    /// end of life on `i % 10 == 3`, a remote access tool is redundant on
+    /// `i % 7 == 0`, and an app is unused for 200 days on `i % 3 == 0`.
+    fn hygiene(&self, t: i64) -> Value {
+        let i = self.i;
+        let flag = |b: bool| if b { "1" } else { "0" };
+        let rows = json!([
+            {"name": "openssl", "source": "deb", "outdated": flag(i % 4 == 1), "security_update": if i % 4 == 1 { "1" } else { "" }, "eol": "", "redundant_with": "", "unused_days": "0"},
+            {"name": "Debian GNU/Linux", "source": "os", "outdated": "", "security_update": "", "eol": flag(i % 10 == 3), "redundant_with": "", "unused_days": ""},
+            {"name": "anydesk", "source": "deb", "function": "remote_access", "outdated": "0", "security_update": "", "eol": "", "redundant_with": if i % 7 == 0 { "teamviewer" } else { "" }, "unused_days": "1"},
+            {"name": "gimp", "source": "deb", "outdated": "0", "security_update": "", "eol": "", "redundant_with": "", "unused_days": if i % 3 == 0 { "200" } else { "5" }},
+        ]);
+        let mut m = header(&self.name, "postern_hygiene_snapshot", t);
+        m.insert("snapshot".into(), rows);
+        m.insert("action".into(), json!("snapshot"));
+        Value::Object(m)
+    }
+
     /// The daily snapshot of every control, in snapshot format.
     fn snapshot(&self, t: i64) -> Value {
         let rows: Vec<Value> = CONTROLS.iter().map(|c| self.row(c, t)).collect();
@@ -247,6 +268,9 @@ pub fn write_to(out: &mut impl Write, hosts: usize, days: i64) -> std::io::Resul
                 }
             }
             line(out, &host.snapshot(to - 1).to_string())?;
+            if day == days - 1 {
+                line(out, &host.hygiene(to - 3600).to_string())?;
+            }
         }
     }
     Ok(n)
@@ -360,6 +384,22 @@ mod tests {
         assert_eq!(r["time_to_resolve"]["overall"]["p90_s"], 60 * HOUR);
         assert_eq!(r["time_to_resolve"]["open_findings"], 7 + 4);
         assert_eq!(r["input"]["unknown_query_results"], 40);
+        // Attack surface: hosts 1, 5, ..., 37 wait for a security update (10);
+        // 3, 13, 23, 33 run an OS past its end (4); 0, 7, ..., 35 have a
+        // redundant remote access tool (6); 0, 3, ..., 39 an unused app (14).
+        let a = &r["attack_surface"];
+        assert_eq!(a["hosts_reporting"], 40);
+        assert_eq!(a["fleet"]["apps"], 160);
+        assert_eq!(a["fleet"]["security_updates"], 10);
+        assert_eq!(a["fleet"]["outdated"], 10);
+        assert_eq!(a["fleet"]["eol"], 4);
+        assert_eq!(a["fleet"]["redundant"], 6);
+        assert_eq!(a["fleet"]["unused"], 14);
+        // Worst first: a security update and an EOL OS (h033 also has an
+        // unused app, h013 not), then the rest by severity and name.
+        assert_eq!(a["worst_hosts"][0]["host"], "h033");
+        assert_eq!(a["worst_hosts"][1]["host"], "h013");
+        assert_eq!(a["worst_hosts"].as_array().unwrap().len(), 20);
         assert!(r["input"]["malformed"].as_u64().unwrap() > 0);
         let host = |name: &str| {
             r["host_grades"]

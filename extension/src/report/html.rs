@@ -630,6 +630,43 @@ fn open_table(r: &Report) -> String {
     s
 }
 
+/// Outdated, end-of-life, redundant and unused apps, fleet-wide and on the
+/// worst hosts (each host's latest `postern_hygiene_snapshot`).
+fn attack_surface(r: &Report) -> String {
+    let a = &r.attack_surface;
+    if a.hosts_reporting == 0 {
+        return empty("No host reported software_hygiene (pack postern-software-hygiene).");
+    }
+    let f = &a.fleet;
+    let mut s = format!(
+        "<p>{} reporting {} apps: <strong>{}</strong> waiting for a security update, {} outdated, <strong>{}</strong> past end of life, {} redundant, {} unused for 90 days or more.</p>\n",
+        count(a.hosts_reporting, "host"),
+        f.apps,
+        f.security_updates,
+        f.outdated,
+        f.eol,
+        f.redundant,
+        f.unused
+    );
+    s.push_str("<table id=\"attack-surface\"><tr><th>host</th><th class=\"n\">security updates waiting</th><th class=\"n\">end of life</th><th class=\"n\">redundant</th><th class=\"n\">outdated</th><th class=\"n\">unused</th><th class=\"n\">apps</th></tr>\n");
+    for h in &a.worst_hosts {
+        let c = &h.counts;
+        let _ = writeln!(
+            s,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            escape(h.host),
+            c.security_updates,
+            c.eol,
+            c.redundant,
+            c.outdated,
+            c.unused,
+            c.apps
+        );
+    }
+    s.push_str("</table>\n<p class=\"meta\">The worst hosts first: security updates waiting, then end of life, redundant, outdated, unused; each host's latest software_hygiene snapshot.</p>\n");
+    s
+}
+
 fn hosts_table(r: &Report) -> String {
     let mut hosts: Vec<&model::HostGrade> = r.host_grades.iter().collect();
     if hosts.is_empty() {
@@ -748,6 +785,8 @@ pub fn to_html(r: &Report) -> String {
     s.push_str("<h2>New software since enrollment</h2>\n");
     s.push_str(&software_chart(r));
     s.push_str(&weekly_chart(r));
+    s.push_str("<h2>Attack surface</h2>\n");
+    s.push_str(&attack_surface(r));
     s.push_str("<h2>Open findings</h2>\n");
     s.push_str(&open_table(r));
     s.push_str("<h2>Hosts</h2>\n");
@@ -786,7 +825,14 @@ mod tests {
             let end = html[at..].find("</figure>").unwrap();
             assert!(svg < end, "{id} holds an SVG");
         }
-        for id in ["controls", "tools", "open", "hosts", "malformed"] {
+        for id in [
+            "controls",
+            "tools",
+            "open",
+            "hosts",
+            "malformed",
+            "attack-surface",
+        ] {
             assert!(html.contains(&format!("<table id=\"{id}\"")), "{id}");
         }
         // Self-contained: no address of anything outside the file, no script.

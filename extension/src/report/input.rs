@@ -44,7 +44,7 @@ impl Text<'_> {
 
 impl<'a> Row<'a> {
     /// The cells in a fixed order, for [`Row::from_cells`].
-    pub fn cells(&self) -> [Option<&Text<'a>>; 14] {
+    pub fn cells(&self) -> [Option<&Text<'a>>; 19] {
         [
             self.control.as_ref(),
             self.product.as_ref(),
@@ -60,6 +60,11 @@ impl<'a> Row<'a> {
             self.evidence.as_ref(),
             self.path.as_ref(),
             self.pid.as_ref(),
+            self.outdated.as_ref(),
+            self.security_update.as_ref(),
+            self.eol.as_ref(),
+            self.redundant_with.as_ref(),
+            self.unused_days.as_ref(),
         ]
     }
 
@@ -80,6 +85,11 @@ impl<'a> Row<'a> {
             evidence: cell(11),
             path: cell(12),
             pid: cell(13),
+            outdated: cell(14),
+            security_update: cell(15),
+            eol: cell(16),
+            redundant_with: cell(17),
+            unused_days: cell(18),
         }
     }
 }
@@ -151,6 +161,16 @@ pub struct Row<'a> {
     pub path: Option<Text<'a>>,
     #[serde(borrow)]
     pub pid: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub outdated: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub security_update: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub eol: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub redundant_with: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub unused_days: Option<Text<'a>>,
 }
 
 /// A cell's text, empty when absent.

@@ -100,6 +100,10 @@ pub const MAX_HOST_EVENTS: u64 = 1_000_000;
 pub const MAX_HOST_SOFTWARE: u32 = 100_000;
 /// Days in the daily series: the most recent ones.
 pub const MAX_DAYS: usize = 400;
+/// Days without use after which an app counts as unused (as the table says).
+const UNUSED_DAYS: u64 = 90;
+/// Hosts listed in the attack-surface section.
+const WORST_HOSTS: usize = 20;
 /// A host stands out when it wrote this many times the median host's lines.
 const STANDS_OUT: u64 = 10;
 
@@ -141,6 +145,8 @@ pub struct Analyzer {
     latest: i64,
     /// Rows kept per host before it counts as flooded (0: MAX_HOST_EVENTS).
     budget: u64,
+    /// (host, time) -> the attack-surface counts of that hygiene snapshot.
+    hygiene: HashMap<(u32, i64), model::SurfaceCounts>,
     finished: bool,
     pub lines: u64,
     pub bytes: u64,
@@ -161,6 +167,8 @@ enum Kind {
     Software,
     /// `postern_new_software_snapshot` (managed rows are skipped).
     SoftwareSnapshot,
+    /// `postern_hygiene_snapshot`: the host's attack surface that day.
+    Hygiene,
     /// Another query of postern's packs: the host runs postern.
     Postern,
     /// One of postern's core packs (osquery's own tables only).
@@ -178,7 +186,10 @@ impl Kind {
             "postern_remote_access_unapproved" => Kind::Tool,
             "postern_new_unmanaged_software" => Kind::Software,
             "postern_new_software_snapshot" => Kind::SoftwareSnapshot,
+            "postern_hygiene_snapshot" => Kind::Hygiene,
             "postern_remote_access_inventory"
+            | "postern_hygiene_security_updates"
+            | "postern_hygiene_redundant_remote_access"
             | "postern_remote_access_port_only"
             | "postern_ip_kvm_devices"
             | "postern_remote_desktop_enabled"
@@ -282,6 +293,26 @@ impl Analyzer {
         if kind != Kind::Core {
             host.postern = true;
         }
+        if kind == Kind::Hygiene {
+            // One snapshot is one line: its counts, kept per host and time
+            // (the latest is used, whatever order lines come in).
+            let mut c = model::SurfaceCounts::default();
+            for (_, row) in &line.rows {
+                c.apps += 1;
+                c.outdated += u64::from(cell(&row.outdated) == "1");
+                c.security_updates += u64::from(cell(&row.security_update) == "1");
+                c.eol += u64::from(cell(&row.eol) == "1");
+                c.redundant += u64::from(!cell(&row.redundant_with).is_empty());
+                c.unused += u64::from(
+                    cell(&row.unused_days)
+                        .parse::<u64>()
+                        .is_ok_and(|d| d >= UNUSED_DAYS),
+                );
+            }
+            let entry = self.hygiene.entry((host_id, line.time)).or_default();
+            *entry = (*entry).max(c);
+            return;
+        }
         for (action, row) in &line.rows {
             self.row(host_id, kind, time, *action, row);
         }
@@ -332,6 +363,7 @@ impl Analyzer {
             host.tools = Vec::new();
         }
         self.since.retain(|(h, _, _), _| *h != host_id);
+        self.hygiene.retain(|(h, _), _| *h != host_id);
         self.software.retain(|(h, _, _), _| *h != host_id);
         self.tool_install.retain(|(h, _), _| *h != host_id);
     }
@@ -793,6 +825,38 @@ impl Analyzer {
             })
             .collect();
 
+        // Attack surface: each host's latest hygiene snapshot.
+        let mut latest: BTreeMap<u32, (i64, model::SurfaceCounts)> = BTreeMap::new();
+        for ((host, time), counts) in &self.hygiene {
+            if flooded(*host) {
+                continue;
+            }
+            let e = latest.entry(*host).or_insert((*time, *counts));
+            if (*time, *counts) > *e {
+                *e = (*time, *counts);
+            }
+        }
+        let mut total = model::SurfaceCounts::default();
+        let mut per_host: Vec<model::HostSurface> = latest
+            .iter()
+            .map(|(host, (time, c))| {
+                total.add(c);
+                model::HostSurface {
+                    host: name(*host),
+                    at: *time,
+                    counts: *c,
+                }
+            })
+            .collect();
+        let hosts_reporting_hygiene = per_host.len();
+        per_host.sort_by(|a, b| {
+            b.counts
+                .severity()
+                .cmp(&a.counts.severity())
+                .then(a.host.cmp(b.host))
+        });
+        per_host.truncate(WORST_HOSTS);
+
         let reporting = with_postern;
         Report {
             schema: model::SCHEMA,
@@ -885,6 +949,11 @@ impl Analyzer {
                     })
                     .collect(),
                 time_to_detect: percentiles(&sw_ttd),
+            },
+            attack_surface: model::AttackSurface {
+                hosts_reporting: hosts_reporting_hygiene,
+                fleet: total,
+                worst_hosts: per_host,
             },
             time_to_identify: model::Identify {
                 durations: percentiles(&all_identify),
@@ -1037,6 +1106,29 @@ pub fn to_text(r: &Report) -> String {
     }
     for w in &sw.per_week {
         let _ = writeln!(s, "    {} {}", w.week, w.count);
+    }
+    let a = &r.attack_surface;
+    if a.hosts_reporting > 0 {
+        let f = &a.fleet;
+        let _ = writeln!(
+            s,
+            "Attack surface ({} reporting, {} apps): {} waiting for a security update, {} outdated, {} past end of life, {} redundant, {} unused 90+ days",
+            html::count(a.hosts_reporting, "host"),
+            f.apps,
+            f.security_updates,
+            f.outdated,
+            f.eol,
+            f.redundant,
+            f.unused
+        );
+        for h in a.worst_hosts.iter().take(10) {
+            let c = &h.counts;
+            let _ = writeln!(
+                s,
+                "  {:<28} security {} eol {} redundant {} outdated {} unused {}",
+                h.host, c.security_updates, c.eol, c.redundant, c.outdated, c.unused
+            );
+        }
     }
     let _ = writeln!(
         s,

@@ -194,6 +194,58 @@ pub struct NewSoftware<'a> {
     pub time_to_detect: Durations,
 }
 
+/// What one hygiene snapshot counts (apps, and those outdated, waiting
+/// for a security update, past end of life, redundant, unused 90+ days).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct SurfaceCounts {
+    pub apps: u64,
+    pub outdated: u64,
+    pub security_updates: u64,
+    pub eol: u64,
+    pub redundant: u64,
+    pub unused: u64,
+}
+
+impl SurfaceCounts {
+    pub fn add(&mut self, o: &SurfaceCounts) {
+        self.apps += o.apps;
+        self.outdated += o.outdated;
+        self.security_updates += o.security_updates;
+        self.eol += o.eol;
+        self.redundant += o.redundant;
+        self.unused += o.unused;
+    }
+
+    /// Worst first: security updates waiting, then end of life, redundant,
+    /// outdated, unused.
+    pub fn severity(&self) -> (u64, u64, u64, u64, u64) {
+        (
+            self.security_updates,
+            self.eol,
+            self.redundant,
+            self.outdated,
+            self.unused,
+        )
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct HostSurface<'a> {
+    pub host: &'a str,
+    /// Time of the snapshot counted.
+    pub at: i64,
+    #[serde(flatten)]
+    pub counts: SurfaceCounts,
+}
+
+/// From `postern_hygiene_snapshot`: each host's latest snapshot.
+#[derive(Debug, Serialize)]
+pub struct AttackSurface<'a> {
+    pub hosts_reporting: usize,
+    pub fleet: SurfaceCounts,
+    pub worst_hosts: Vec<HostSurface<'a>>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct TimeToResolve {
     pub overall: Durations,
@@ -212,6 +264,7 @@ pub struct Report<'a> {
     pub host_grades: Vec<HostGrade<'a>>,
     pub remote_access: RemoteAccess<'a>,
     pub new_software: NewSoftware<'a>,
+    pub attack_surface: AttackSurface<'a>,
     pub time_to_identify: Identify,
     pub time_to_resolve: TimeToResolve,
 }
