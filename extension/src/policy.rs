@@ -44,6 +44,21 @@ pub struct Policy {
     pub functions: BTreeMap<String, FunctionRule>,
 }
 
+impl Policy {
+    /// Whether a `software.managed` rule covers this software.
+    pub fn manages(
+        &self,
+        name: &str,
+        source: &str,
+        publisher: Option<&str>,
+        path: Option<&str>,
+    ) -> bool {
+        self.managed_rules
+            .iter()
+            .any(|r| r.matches(name, source, publisher, path))
+    }
+}
+
 /// `software.functions.<function>`: `{"several": true}` lets several apps of
 /// the function be installed; `{"approved": "wireguard"}` names the one the
 /// organisation chose (every other app of the function is redundant).

@@ -155,14 +155,12 @@ impl Table for NewSoftwareSinceEnrollment {
             if !ctx.query.admits("source", sw.source) {
                 continue;
             }
-            let managed = ctx.policy.policy.managed_rules.iter().any(|r| {
-                r.matches(
-                    &sw.name,
-                    sw.source,
-                    sw.publisher.as_deref(),
-                    sw.path.as_deref(),
-                )
-            });
+            let managed = ctx.policy.policy.manages(
+                &sw.name,
+                sw.source,
+                sw.publisher.as_deref(),
+                sw.path.as_deref(),
+            );
             let sha256 = match (sw.source, &sw.path) {
                 ("portable", Some(path)) => inventory::hash_file(ctx.root, path, ctx.identity),
                 _ => sw.sha256.clone(),

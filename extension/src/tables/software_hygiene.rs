@@ -342,14 +342,12 @@ impl Table for SoftwareHygiene {
             if !wants(sw.source, &sw.name) {
                 continue;
             }
-            let managed = ctx.policy.policy.managed_rules.iter().any(|r| {
-                r.matches(
-                    &sw.name,
-                    sw.source,
-                    sw.publisher.as_deref(),
-                    sw.path.as_deref(),
-                )
-            });
+            let managed = ctx.policy.policy.manages(
+                &sw.name,
+                sw.source,
+                sw.publisher.as_deref(),
+                sw.path.as_deref(),
+            );
             let tool = remote_access_tool(&sw, ctx.catalog)
                 .and_then(|i| ctx.catalog.tool(i))
                 .map(|t| t.id.clone());
