@@ -198,6 +198,56 @@ fn new_software_text(result: &TableResult) -> String {
     s
 }
 
+fn hygiene_text(result: &TableResult) -> String {
+    let count = |column: &str| {
+        result
+            .rows
+            .iter()
+            .filter(|r| cell(result, r, column) == "1")
+            .count()
+    };
+    let redundant = result
+        .rows
+        .iter()
+        .filter(|r| !cell(result, r, "redundant_with").is_empty())
+        .count();
+    let mut s = format!(
+        "Software hygiene: {} apps; {} outdated ({} with a security update), {} past end of life, {redundant} redundant\n",
+        result.rows.len(),
+        count("outdated"),
+        count("security_update"),
+        count("eol"),
+    );
+    // What to act on first: security updates, end of life, redundancy.
+    let mut flagged: Vec<&Row> = result
+        .rows
+        .iter()
+        .filter(|r| !cell(result, r, "reason").is_empty())
+        .collect();
+    flagged.sort_by_key(|r| {
+        (
+            cell(result, r, "security_update") != "1",
+            cell(result, r, "eol") != "1",
+            cell(result, r, "redundant_with").is_empty(),
+        )
+    });
+    for r in flagged.iter().take(15) {
+        s.push_str(&format!(
+            "  {} ({}): {}\n",
+            cell(result, r, "name"),
+            cell(result, r, "source"),
+            cell(result, r, "reason")
+        ));
+    }
+    if flagged.len() > 15 {
+        s.push_str(&format!(
+            "  ... {} more (postern query software_hygiene)\n",
+            flagged.len() - 15
+        ));
+    }
+    s
+}
+
 pub fn audit(engine: &Engine) -> AuditReport {
     let policy = engine
         .load_policy()
@@ -331,6 +381,8 @@ impl AuditReport {
                 s.push_str(&controls_text(result));
             } else if table.name == "new_software_since_enrollment" {
                 s.push_str(&new_software_text(result));
+            } else if table.name == "software_hygiene" {
+                s.push_str(&hygiene_text(result));
             } else {
                 s.push_str(&format!("{}: {} rows\n", table.name, result.rows.len()));
             }

@@ -170,6 +170,9 @@ pub struct Store {
     dir: PathBuf,
     /// The account that must own the files (root, or an image's owner).
     owner: u32,
+    /// Named by the caller (POSTERN_STATE_DIR, tests) rather than the
+    /// host's own `/var/lib/postern`.
+    explicit: bool,
 }
 
 impl Store {
@@ -178,6 +181,7 @@ impl Store {
         Store {
             dir: dir.map_or_else(|| root.path(state_dir_host_path(root)), Path::to_path_buf),
             owner: root.trusted_owner(),
+            explicit: dir.is_some(),
         }
     }
 
@@ -188,6 +192,13 @@ impl Store {
     /// The account that must own postern's state files.
     pub fn owner(&self) -> u32 {
         self.owner
+    }
+
+    /// Whether the caller named this directory (rather than the audited
+    /// host's own): queries write their state only there or on the live
+    /// machine, never into a disk image they audit.
+    pub fn explicit(&self) -> bool {
+        self.explicit
     }
 
     pub fn file(&self) -> PathBuf {

@@ -771,3 +771,28 @@ fn report_figures_do_not_depend_on_how_the_logs_arrive() {
     b.as_object_mut().unwrap().remove("input");
     assert_eq!(a, b);
 }
+
+#[test]
+fn audit_lists_what_to_act_on_in_software_hygiene() {
+    let root = format!("{}/root", fixture("hygiene_debian"));
+    let policy = format!("{}/policy.json", fixture("hygiene_debian"));
+    let out = postern(&["audit", "--root", &root, "--policy", &policy]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("Software hygiene: ") && text.contains("with a security update"),
+        "{text}"
+    );
+    // Security updates first.
+    let hygiene = &text[text.find("Software hygiene: ").unwrap()..];
+    let first = hygiene.lines().nth(1).unwrap();
+    assert!(first.contains("(security)"), "{hygiene}");
+    assert!(
+        hygiene.contains("openssl (deb): outdated: 1.1.1w-0+deb11u1 → 1.1.1w-0+deb11u2 (security)"),
+        "{hygiene}"
+    );
+    assert!(
+        !Path::new(&root).join("var/lib/postern").exists(),
+        "an audited root is not written to"
+    );
+}

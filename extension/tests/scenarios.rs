@@ -800,7 +800,11 @@ fn software_hygiene_follows_the_policy_s_functions() {
 
 #[test]
 fn pending_security_updates_are_remembered_since_first_seen() {
-    let host = engine("hygiene_debian");
+    // Written only to a state directory named by the caller (or the live
+    // machine's): an audited image is not written to.
+    let state = tempfile::tempdir().unwrap();
+    let mut host = engine("hygiene_debian");
+    host.engine = host.engine.with_state_dir(state.path());
     let since = |host: &Host| -> (String, String) {
         let result = host.engine.generate("software_hygiene", "").unwrap();
         let rows = postern::output::to_json(result.columns, &result.rows);
@@ -822,4 +826,13 @@ fn pending_security_updates_are_remembered_since_first_seen() {
     std::thread::sleep(Duration::from_millis(1100));
     let (again, _) = since(&host);
     assert_eq!(again, openssl, "the first sighting is kept");
+    assert!(state.path().join("pending_updates.json").exists());
+    // The image's own state directory was not written to.
+    let image = engine("hygiene_debian");
+    image.engine.generate("software_hygiene", "").unwrap();
+    assert!(!image
+        .engine
+        .root()
+        .path("/var/lib/postern/pending_updates.json")
+        .exists());
 }

@@ -431,9 +431,11 @@ impl Table for SoftwareHygiene {
             .collect();
         let known = crate::pending::load(ctx.state.dir(), ctx.state.owner(), &mut warnings);
         let pending = crate::pending::merge(&known, &now_pending, ctx.now);
-        // Only a query that saw every deb package may forget others.
+        // Only a query that saw every deb package may forget others; an
+        // audited image's state directory is read, never written.
         let complete = ctx.query.equals("name").is_none() && ctx.query.admits("source", "deb");
-        if complete && pending != known {
+        let writable = root.is_system() || ctx.state.explicit();
+        if complete && writable && pending != known {
             if let Err(e) = crate::pending::save(ctx.state.dir(), &pending) {
                 warnings.push(format!("cannot remember pending security updates: {e}"));
             }
