@@ -37,7 +37,16 @@ pub fn load(dir: &Path, owner: u32, warnings: &mut Vec<String>) -> PendingMap {
     let path = dir.join(FILE);
     let meta = match fs::symlink_metadata(&path) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return PendingMap::new(),
+        // Absent, or postern runs without the rights to its state (a user's
+        // CLI run): no state, and the column says NULL; not a warning.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+            ) =>
+        {
+            return PendingMap::new()
+        }
         Err(e) => {
             warnings.push(format!("cannot read {}: {e}", path.display()));
             return PendingMap::new();

@@ -434,7 +434,8 @@ impl Table for SoftwareHygiene {
         // Only a query that saw every deb package may forget others; an
         // audited image's state directory is read, never written.
         let complete = ctx.query.equals("name").is_none() && ctx.query.admits("source", "deb");
-        let writable = root.is_system() || ctx.state.explicit();
+        let writable =
+            ctx.state.explicit() || (root.is_system() && crate::policy::running_as_root());
         if complete && writable && pending != known {
             if let Err(e) = crate::pending::save(ctx.state.dir(), &pending) {
                 warnings.push(format!("cannot remember pending security updates: {e}"));
@@ -531,12 +532,13 @@ impl Table for SoftwareHygiene {
                     .as_ref()
                     .filter(|c| c.newer)
                     .and_then(|c| flag(c.security)),
-                pending
+                // Kept state only: a run that cannot remember says NULL, not "now".
+                (if writable { &pending } else { &known })
                     .get(&sw.name)
-                    .filter(|_| {
+                    .filter(|p| {
                         item.candidate
                             .as_ref()
-                            .is_some_and(|c| c.newer && c.security)
+                            .is_some_and(|c| c.newer && c.security && c.version == p.version)
                     })
                     .map(|p| p.since.to_string()),
                 item.candidate.as_ref().map(|c| {
