@@ -300,9 +300,13 @@ impl Table for SoftwareHygiene {
                 version(paths::APT_PREFERENCES),
                 version(paths::APT_PREFERENCES_D),
             ];
-            let mut names = root.list_dir(paths::APT_LISTS, 8192).unwrap_or_default();
-            names.sort();
-            keys.extend(names.iter().map(|n| version(&join(paths::APT_LISTS, n))));
+            // Every list and every pin file: an edit in place changes the
+            // file's version, not its directory's.
+            for dir in [paths::APT_LISTS, paths::APT_PREFERENCES_D] {
+                let mut names = root.list_dir(dir, 8192).unwrap_or_default();
+                names.sort();
+                keys.extend(names.iter().map(|n| version(&join(dir, n))));
+            }
             let installed: HashSet<String> = arches.keys().cloned().collect();
             let lists = ctx
                 .identity
