@@ -189,5 +189,26 @@ mod tests {
         let mut w = Vec::new();
         assert!(load(dir.path(), owner, &mut w).is_empty());
         assert!(w[0].contains("unreadable"), "{w:?}");
+        // A FIFO (would block a reader) or a link to another file put in its
+        // place is not read.
+        fs::remove_file(&file).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &file,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let mut w = Vec::new();
+        assert!(load(dir.path(), owner, &mut w).is_empty());
+        assert!(w[0].contains("ignored"), "{w:?}");
+        fs::remove_file(&file).unwrap();
+        let elsewhere = dir.path().join("other.json");
+        fs::write(&elsewhere, "{}").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &file).unwrap();
+        let mut w = Vec::new();
+        assert!(load(dir.path(), owner, &mut w).is_empty());
+        assert!(w[0].contains("ignored"), "{w:?}");
     }
 }

@@ -219,6 +219,18 @@ struct Item {
     last_used: Option<i64>,
 }
 
+/// "end of life: Debian 11 ended 2026-08-31".
+fn eol_reason(a: &Answer) -> String {
+    format!(
+        "end of life: {} {} ended {}",
+        a.product,
+        a.release,
+        a.date
+            .as_deref()
+            .unwrap_or("before the oldest release listed")
+    )
+}
+
 fn today(now: i64) -> String {
     jiff::Timestamp::from_second(now)
         .map(|t| t.strftime("%Y-%m-%d").to_string())
@@ -446,20 +458,20 @@ impl Table for SoftwareHygiene {
             }
         }
 
+        // The operating system, read once: its own row, and the end of life
+        // of the runtimes the distribution packages.
+        let os = operating_system(root);
+        let os_answer = os
+            .as_ref()
+            .and_then(|(id, ver, ..)| eol_catalog.and_then(|c| c.os(id, ver, &today)));
         let mut rows: Vec<Row> = Vec::new();
-        if let (Some((id, ver, name, path)), true) = (operating_system(root), wants("os", "")) {
+        if let (Some((_, ver, name, path)), true) = (os, wants("os", "")) {
             if ctx.query.admits("name", &name) && !only_outdated {
-                let answer = eol_catalog.and_then(|c| c.os(&id, &ver, &today));
-                let reason = answer.as_ref().filter(|a| a.eol).map(|a| {
-                    format!(
-                        "end of life: {} {} ended {}; upgrade to a supported release",
-                        a.product,
-                        a.release,
-                        a.date
-                            .as_deref()
-                            .unwrap_or("before the oldest release listed")
-                    )
-                });
+                let answer = os_answer.clone();
+                let reason = answer
+                    .as_ref()
+                    .filter(|a| a.eol)
+                    .map(|a| format!("{}; upgrade to a supported release", eol_reason(a)));
                 rows.push(vec![
                     text(name),
                     Some(ver),
@@ -483,8 +495,6 @@ impl Table for SoftwareHygiene {
                 ]);
             }
         }
-        let os_answer = operating_system(root)
-            .and_then(|(id, ver, ..)| eol_catalog.and_then(|c| c.os(&id, &ver, &today)));
         for item in &items {
             let sw = &item.sw;
             let redundant_with = item.function.as_ref().and_then(|(f, id)| redundant(f, id));
@@ -504,14 +514,7 @@ impl Table for SoftwareHygiene {
                 }
             }
             if let Some(a) = eol.as_ref().filter(|a| a.eol) {
-                reasons.push(format!(
-                    "end of life: {} {} ended {}",
-                    a.product,
-                    a.release,
-                    a.date
-                        .as_deref()
-                        .unwrap_or("before the oldest release listed")
-                ));
+                reasons.push(eol_reason(a));
             }
             if let Some(others) = &redundant_with {
                 reasons.push(format!("redundant with {}", others.replace(',', ", ")));

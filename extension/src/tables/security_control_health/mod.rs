@@ -172,6 +172,8 @@ struct Facts<'a> {
     services: &'a [ServiceEntry],
     bundles: &'a [Bundle],
     now: i64,
+    /// `boot_time`'s answer, once read.
+    boot: std::cell::OnceCell<Option<i64>>,
 }
 
 impl<'a> Facts<'a> {
@@ -257,13 +259,15 @@ impl<'a> Facts<'a> {
         latest
     }
 
-    /// When the host booted (`btime` in /proc/stat).
+    /// When the host booted (`btime` in /proc/stat), read once per generate.
     fn boot_time(&self) -> Option<i64> {
-        let text = self
-            .root
-            .read_string_capped(paths::PROC_STAT, 1 << 20)
-            .ok()?;
-        config::parse_btime(&text)
+        *self.boot.get_or_init(|| {
+            let text = self
+                .root
+                .read_string_capped(paths::PROC_STAT, 1 << 20)
+                .ok()?;
+            config::parse_btime(&text)
+        })
     }
 
     /// The earliest start time of a running process called one of `names`,
@@ -328,6 +332,7 @@ fn gather<'a>(ctx: &GenerateContext<'a>) -> Facts<'a> {
         services: host.services(),
         bundles,
         now: ctx.now,
+        boot: std::cell::OnceCell::new(),
     }
 }
 
