@@ -524,58 +524,17 @@ fn apt_candidates_agree_with_apt_list_upgradable() {
 /// package against each other, and pseudo-random pairs across packages.
 #[test]
 fn debian_version_order_agrees_with_dpkg() {
-    use std::io::Read as _;
     use std::str::FromStr;
     if Command::new("dpkg").arg("--version").output().is_err() {
         eprintln!("no dpkg here");
         return;
     }
-    let mut versions: Vec<(String, String)> = Vec::new();
-    for entry in std::fs::read_dir("/var/lib/apt/lists").unwrap().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.contains("_Packages") {
-            continue;
-        }
-        let file = std::fs::File::open(entry.path()).unwrap();
-        let mut text = String::new();
-        let read = if name.ends_with(".lz4") {
-            lz4_flex::frame::FrameDecoder::new(file).read_to_string(&mut text)
-        } else if name.ends_with("_Packages") {
-            std::io::BufReader::new(file).read_to_string(&mut text)
-        } else {
-            continue;
-        };
-        read.unwrap();
-        let mut package = String::new();
-        for line in text.lines() {
-            if let Some(p) = line.strip_prefix("Package: ") {
-                package = p.to_string();
-            } else if let Some(v) = line.strip_prefix("Version: ") {
-                versions.push((package.clone(), v.to_string()));
-            }
-        }
-    }
+    let mut versions = apt_list_versions();
     if versions.len() < 1000 {
         eprintln!("too few package lists here ({} versions)", versions.len());
         return;
     }
-    versions.sort();
-    versions.dedup();
-    let mut pairs: Vec<(String, String)> = versions
-        .windows(2)
-        .filter(|w| w[0].0 == w[1].0)
-        .map(|w| (w[0].1.clone(), w[1].1.clone()))
-        .collect();
-    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-    while pairs.len() < 2500 {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let a = &versions[(seed % versions.len() as u64) as usize].1;
-        let b = &versions[((seed >> 20) % versions.len() as u64) as usize].1;
-        pairs.push((a.clone(), b.clone()));
-    }
-    pairs.truncate(2500);
+    let pairs = version_pairs(&mut versions, 2500);
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("pairs");
     std::fs::write(
@@ -611,6 +570,140 @@ fn debian_version_order_agrees_with_dpkg() {
         };
         if ours != want {
             disagree.push(format!("{a} {b}: dpkg {want}, debversion {ours}"));
+        }
+    }
+    assert!(
+        disagree.is_empty(),
+        "{} of {}: {:?}",
+        disagree.len(),
+        pairs.len(),
+        &disagree[..disagree.len().min(10)]
+    );
+}
+
+/// (package, version) of every stanza in this machine's APT lists.
+fn apt_list_versions() -> Vec<(String, String)> {
+    use std::io::Read as _;
+    let mut versions: Vec<(String, String)> = Vec::new();
+    for entry in std::fs::read_dir("/var/lib/apt/lists").unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.contains("_Packages") {
+            continue;
+        }
+        let file = std::fs::File::open(entry.path()).unwrap();
+        let mut text = String::new();
+        let read = if name.ends_with(".lz4") {
+            lz4_flex::frame::FrameDecoder::new(file).read_to_string(&mut text)
+        } else if name.ends_with("_Packages") {
+            std::io::BufReader::new(file).read_to_string(&mut text)
+        } else {
+            continue;
+        };
+        read.unwrap();
+        let mut package = String::new();
+        for line in text.lines() {
+            if let Some(p) = line.strip_prefix("Package: ") {
+                package = p.to_string();
+            } else if let Some(v) = line.strip_prefix("Version: ") {
+                versions.push((package.clone(), v.to_string()));
+            }
+        }
+    }
+    versions
+}
+
+/// Pairs to compare: every version of one package against the next, then
+/// pseudo-random pairs across packages, `count` in all.
+fn version_pairs(versions: &mut Vec<(String, String)>, count: usize) -> Vec<(String, String)> {
+    versions.sort();
+    versions.dedup();
+    let mut pairs: Vec<(String, String)> = versions
+        .windows(2)
+        .filter(|w| w[0].0 == w[1].0)
+        .map(|w| (w[0].1.clone(), w[1].1.clone()))
+        .collect();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    while pairs.len() < count {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let a = &versions[(seed % versions.len() as u64) as usize].1;
+        let b = &versions[((seed >> 20) % versions.len() as u64) as usize].1;
+        pairs.push((a.clone(), b.clone()));
+    }
+    pairs.truncate(count);
+    pairs
+}
+
+/// rpm version order (the rpm-version crate software_hygiene uses for RPM
+/// hosts) against rpm itself (`rpm.vercmp` in rpm's Lua), on 3,000 pairs:
+/// real version strings from this machine's package lists, and the same
+/// strings given epochs, `~` pre-releases and `^` snapshots, which rpm
+/// orders specially.
+#[test]
+fn rpm_version_order_agrees_with_rpm() {
+    if Command::new("rpm").arg("--version").output().is_err() {
+        eprintln!("no rpm here");
+        return;
+    }
+    let mut versions = apt_list_versions();
+    if versions.len() < 1000 {
+        eprintln!("too few package lists here ({} versions)", versions.len());
+        return;
+    }
+    // rpm's version strings have no spaces or colons past the epoch.
+    versions.retain(|(_, v)| !v.contains(' ') && v.matches(':').count() <= 1);
+    let mut pairs = version_pairs(&mut versions, 2000);
+    let twists = ["~rc1", "^git20240101", "~~", "^", ".el9_4", "a", ".1"];
+    for (i, (a, b)) in pairs.clone().iter().enumerate().take(1000) {
+        let t = twists[i % twists.len()];
+        let (a, b) = match i % 4 {
+            0 => (format!("{a}{t}"), a.clone()),
+            1 => (format!("{a}{t}"), format!("{b}{t}")),
+            2 => (format!("1:{}", a.rsplit(':').next().unwrap()), b.clone()),
+            _ => (a.clone(), format!("{b}{t}")),
+        };
+        pairs.push((a, b));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("pairs");
+    std::fs::write(
+        &list,
+        pairs
+            .iter()
+            .map(|(a, b)| format!("{a} {b}\n"))
+            .collect::<String>(),
+    )
+    .unwrap();
+    let script = format!(
+        "%{{lua: for l in io.lines(\"{}\") do local a, b = l:match(\"(%S+) (%S+)\"); print(rpm.vercmp(a, b) .. \"\\n\") end}}",
+        list.display()
+    );
+    let out = Command::new("rpm")
+        .arg("--eval")
+        .arg(script)
+        .output()
+        .unwrap();
+    let rpm: Vec<i32> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    assert_eq!(
+        rpm.len(),
+        pairs.len(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut disagree = Vec::new();
+    for ((a, b), want) in pairs.iter().zip(&rpm) {
+        let ours = match rpm_version::rpm_evr_compare(a, b) {
+            std::cmp::Ordering::Less => -1,
+            std::cmp::Ordering::Equal => 0,
+            std::cmp::Ordering::Greater => 1,
+        };
+        if ours != want.signum() {
+            disagree.push(format!("{a} {b}: rpm {want}, rpm-version {ours}"));
         }
     }
     assert!(

@@ -837,3 +837,111 @@ fn pending_security_updates_are_remembered_since_first_seen() {
         .path("/var/lib/postern/pending_updates.json")
         .exists());
 }
+
+/// A Rocky Linux host: dnf and dnf5 caches (gzip, zstd and plain primary
+/// lists), a security advisory list, a disabled repository, a cache left
+/// behind by a repository no longer configured, and dnf.conf's exclude.
+#[test]
+fn software_hygiene_on_an_rpm_host() {
+    let (rows, warnings) = hygiene_rows("hygiene_rpm", "");
+    assert!(warnings.iter().all(|w| w.contains("/proc")), "{warnings:?}");
+    let rows_named =
+        |name: &str| -> Vec<&Value> { rows.iter().filter(|r| r["name"] == name).collect() };
+    let row = |name: &str| -> &Value {
+        rows_named(name)
+            .first()
+            .copied()
+            .unwrap_or_else(|| panic!("no row {name}: {rows:?}"))
+    };
+    let os = row("Rocky Linux 9.4 (Blue Onyx)");
+    assert_eq!(
+        (os["eol"].as_str(), os["eol_date"].as_str()),
+        (Some("0"), Some("2032-05-31"))
+    );
+    // A security advisory (updateinfo) for the version the repository
+    // offers; the i686 and source builds do not count for an x86_64 package.
+    let openssl = row("openssl");
+    assert_eq!(openssl["latest_version"], "1:3.0.7-27.el9");
+    assert_eq!(
+        (
+            openssl["outdated"].as_str(),
+            openssl["security_update"].as_str()
+        ),
+        (Some("1"), Some("1"))
+    );
+    assert_eq!(openssl["outdated_source"], "dnf (baseos)");
+    // Kernels are installed side by side: both compare with the newest.
+    let kernels = rows_named("kernel");
+    assert_eq!(kernels.len(), 2);
+    assert!(kernels
+        .iter()
+        .all(|k| k["latest_version"] == "5.14.0-503.15.1.el9_5" && k["security_update"] == "1"));
+    // A bug fix is no security update; noarch updates noarch.
+    let tz = row("tzdata");
+    assert_eq!(
+        (tz["outdated"].as_str(), tz["security_update"].as_str()),
+        (Some("1"), Some("0"))
+    );
+    // The zstd list of appstream, with an epoch.
+    let vim = row("vim-enhanced");
+    assert_eq!(vim["latest_version"], "2:8.2.2637-21.el9");
+    assert_eq!(vim["outdated_source"], "dnf (appstream)");
+    // The disabled crb repository's newer bash is not offered.
+    assert_eq!(row("bash")["outdated"], "0");
+    // The orphaned cache's anydesk 9 does not count; anydesk's own (dnf5)
+    // repository has nothing newer.
+    assert_eq!(row("anydesk")["outdated"], "0");
+    assert_eq!(row("anydesk")["latest_version"], "6.3.2-1");
+    // dnf.conf excludes tailscale: nothing offers it, so unknown.
+    assert_eq!(row("tailscale")["outdated"], "");
+    // `outdated = 1` narrows to the RPM packages that are.
+    let (only, _) = hygiene_rows(
+        "hygiene_rpm",
+        r#"{"constraints":[{"name":"outdated","list":[{"op":2,"expr":"1"}],"affinity":"INTEGER"}]}"#,
+    );
+    let mut names: Vec<&str> = only.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["kernel", "kernel", "openssl", "tzdata", "vim-enhanced"]
+    );
+}
+
+/// The repository caches are root's, but a broken or hostile one (a FIFO
+/// for a list, garbage, a repomd naming files outside) costs a warning,
+/// never a hang or the other repositories' answers.
+#[test]
+fn broken_rpm_repository_caches_cost_a_warning() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join("root");
+    copy_tree(&fixture("hygiene_rpm").join("root"), &root);
+    let base = root.join("var/cache/dnf/baseos-0123456789abcdef/repodata");
+    std::fs::remove_file(base.join("aa11-primary.xml.gz")).unwrap();
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &base.join("aa11-primary.xml.gz"),
+        rustix::fs::Mode::from_raw_mode(0o644),
+    )
+    .unwrap();
+    std::fs::write(base.join("bb22-updateinfo.xml.gz"), b"\x1f\x8b garbage").unwrap();
+    let app = root.join("var/cache/dnf/appstream-fedcba9876543210/repodata");
+    std::fs::write(app.join("dd44-primary.xml.zst"), b"not zstd at all").unwrap();
+    let engine = Engine::new(
+        HostRoot::new(&root).unwrap(),
+        PolicySource::Default,
+        false,
+        Duration::from_secs(60),
+    );
+    let result = engine.generate("software_hygiene", "").unwrap();
+    let rows = match postern::output::to_json(result.columns, &result.rows) {
+        Value::Array(rows) => rows,
+        other => panic!("{other}"),
+    };
+    let all = result.warnings.join("\n");
+    assert!(all.contains("not a regular file"), "{all}");
+    assert!(all.contains("appstream"), "{all}");
+    let of = |name: &str| rows.iter().find(|r| r["name"] == name).unwrap().clone();
+    assert_eq!(of("openssl")["outdated"], "");
+    assert_eq!(of("vim-enhanced")["outdated"], "");
+    assert_eq!(of("anydesk")["outdated"], "0");
+}

@@ -23,6 +23,7 @@ use std::str::FromStr;
 
 use debversion::Version;
 
+pub use crate::host::Candidate;
 use crate::root::{join, paths, HostRoot};
 
 /// Package list files read at most, and bytes of one list (decompressed).
@@ -544,21 +545,9 @@ impl Lists {
             newer,
             security: newer && security,
             archive,
+            manager: "apt",
         })
     }
-}
-
-/// APT's candidate for one installed package.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Candidate {
-    pub version: String,
-    /// Newer than the installed version: an upgrade is waiting.
-    pub newer: bool,
-    /// The newer version comes from a security archive.
-    pub security: bool,
-    /// The archive it comes from (`bookworm-security`), empty when it is
-    /// the installed version.
-    pub archive: String,
 }
 
 #[cfg(test)]

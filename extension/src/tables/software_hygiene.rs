@@ -20,10 +20,14 @@ use serde::Deserialize;
 
 use crate::agents::AgentCatalog;
 use crate::eol::{self, Answer};
-use crate::host::apt::{Candidate, Lists};
+use crate::host::app_updates::{self, Homebrew};
+use crate::host::apt::Lists;
 use crate::host::config;
 use crate::host::identity::FileKey;
 use crate::host::packages::parse_dpkg_status;
+use crate::host::recent::Recent;
+use crate::host::rpmmd::Repos;
+use crate::host::Candidate;
 use crate::inventory::{self, Software};
 use crate::root::{join, paths, HostRoot};
 use crate::table::{flag, text, Column, ColumnType, GenerateContext, Row, Table, TableOutput};
@@ -55,6 +59,8 @@ const COLUMNS: &[Column] = &[
 
 /// Functions redundant by default when two apps have them.
 const REDUNDANT_BY_DEFAULT: &[&str] = &["remote_access", "vpn", "edr", "antivirus"];
+/// Sources whose updates something on the host knows of.
+const UPDATABLE: &[&str] = &["deb", "rpm", "homebrew", "portable", "app"];
 /// Days without use after which an app is reported unused.
 const UNUSED_DAYS: i64 = 90;
 /// Executables of one package whose times are read, at most.
@@ -208,6 +214,75 @@ fn executables(
     }
 }
 
+/// Per installed RPM name: the architecture and the newest version.
+type NewestRpms = HashMap<String, (String, String)>;
+
+fn newest_rpms(headers: Vec<(crate::host::rpm::RpmHeader, &'static str)>) -> NewestRpms {
+    let mut out: HashMap<String, (String, String)> = HashMap::new();
+    for (h, _) in headers {
+        let evr = h.evr();
+        let arch = h.arch.clone().unwrap_or_default();
+        match out.get_mut(&h.name) {
+            Some(have)
+                if rpm_version::rpm_evr_compare(&evr, &have.1) != std::cmp::Ordering::Greater => {}
+            Some(have) => *have = (arch, evr),
+            None => {
+                out.insert(h.name, (arch, evr));
+            }
+        }
+    }
+    out
+}
+
+/// What the remembered RPM repository answer depends on: the repository
+/// configuration and every cached repomd.xml and metadata directory.
+fn rpm_metadata_keys(root: &HostRoot) -> Vec<Option<FileKey>> {
+    let version = |p: &str| root.metadata(p).ok().map(|m| FileKey::of(&m));
+    let mut keys = Vec::new();
+    let walk = |dir: &str, depth: usize, keys: &mut Vec<Option<FileKey>>| {
+        let mut stack = vec![(dir.to_string(), depth)];
+        while let Some((d, left)) = stack.pop() {
+            keys.push(version(&d));
+            let mut names = root.list_dir(&d, 4096).unwrap_or_default();
+            names.sort();
+            for n in names {
+                let p = join(&d, &n);
+                if n == "repomd.xml" || n.ends_with(".repo") || n.ends_with(".conf") {
+                    keys.push(version(&p));
+                } else if left > 0 && root.metadata(&p).is_ok_and(|m| m.is_dir()) {
+                    stack.push((p, left - 1));
+                }
+            }
+        }
+    };
+    for (dir, depth) in [
+        ("/etc/yum.repos.d", 0),
+        ("/etc/zypp/repos.d", 0),
+        ("/etc/dnf", 0),
+        ("/etc/yum.conf", 0),
+        ("/var/cache/dnf", 2),
+        ("/var/cache/libdnf5", 2),
+        ("/var/cache/zypp/raw", 2),
+        ("/var/cache/yum", 4),
+    ] {
+        walk(dir, depth, &mut keys);
+    }
+    keys
+}
+
+/// The executable of a Firefox installed outside a package manager (a
+/// tarball's `firefox`, the macOS app), whose own updater keeps a record.
+fn firefox_exe(sw: &Software, bundles: &HashMap<String, String>) -> Option<String> {
+    match sw.source {
+        "app" if sw.name == "org.mozilla.firefox" => bundles.get(&sw.name).cloned(),
+        "portable" => sw
+            .path
+            .clone()
+            .filter(|p| crate::root::basename(p) == "firefox"),
+        _ => None,
+    }
+}
+
 /// One row in the making.
 struct Item {
     sw: Software,
@@ -274,7 +349,7 @@ impl Table for SoftwareHygiene {
         let wants = |source: &str, name: &str| {
             ctx.query.admits("source", source)
                 && ctx.query.admits("name", name)
-                && (!only_outdated || source == "deb")
+                && (!only_outdated || UPDATABLE.contains(&source))
         };
 
         let mut incomplete = Vec::new();
@@ -329,6 +404,55 @@ impl Table for SoftwareHygiene {
             (Arc::new(HashMap::new()), None)
         };
 
+        // RPM: the installed packages' architectures and newest versions,
+        // and what the enabled repositories offer.
+        let needs_rpm = software
+            .iter()
+            .any(|s| s.source == "rpm" && wants("rpm", &s.name));
+        let (rpm_installed, repos): (Arc<NewestRpms>, Option<Arc<Repos>>) = if needs_rpm {
+            let db_keys = vec![
+                version(paths::RPMDB_SQLITE),
+                version(paths::RPMDB_SQLITE_USR),
+            ];
+            let installed = ctx.identity.derived("rpm_newest", db_keys, || {
+                newest_rpms(crate::host::rpm::rpm_packages(root, &mut Vec::new()))
+            });
+            let names: HashSet<String> = installed.keys().cloned().collect();
+            let repos = ctx
+                .identity
+                .derived("rpm_repos", rpm_metadata_keys(root), || {
+                    Repos::read(root, &names)
+                });
+            warnings.extend(repos.warnings.iter().cloned());
+            (installed, Some(repos))
+        } else {
+            (Arc::new(HashMap::new()), None)
+        };
+
+        // Homebrew's API cache and the homes' recent-use records.
+        let homes: Vec<String> = ctx
+            .host
+            .accounts()
+            .homes
+            .iter()
+            .map(|(h, _)| h.clone())
+            .collect();
+        let brew_names = |cask: bool| -> HashSet<String> {
+            software
+                .iter()
+                .filter(|s| s.source == "homebrew" && wants("homebrew", &s.name))
+                .filter_map(|s| match (cask, s.name.strip_suffix(" (cask)")) {
+                    (true, Some(token)) => Some(token.to_string()),
+                    (false, None) => Some(s.name.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        let (formulae, casks) = (brew_names(false), brew_names(true));
+        let homebrew = (!formulae.is_empty() || !casks.is_empty())
+            .then(|| Homebrew::read(root, &homes, &formulae, &casks, &mut warnings));
+        let recent = Recent::read(root, &homes, ctx.now);
+
         // Access times: which mounts record them.
         let mounts = root
             .read_string_capped(paths::MOUNTINFO, 4 << 20)
@@ -354,9 +478,13 @@ impl Table for SoftwareHygiene {
             .collect();
 
         let mut items: Vec<Item> = Vec::new();
-        for sw in software {
+        for mut sw in software {
             if !wants(sw.source, &sw.name) {
                 continue;
+            }
+            let firefox = firefox_exe(&sw, &bundles);
+            if let (Some(exe), None) = (&firefox, &sw.version) {
+                sw.version = app_updates::firefox_version(root, exe);
             }
             let managed = ctx.policy.policy.manages(
                 &sw.name,
@@ -369,8 +497,21 @@ impl Table for SoftwareHygiene {
                 .map(|t| t.id.clone());
             let function = function_of(&sw, tool.as_deref(), agents);
             let arch = arches.get(&sw.name).map(String::as_str);
-            let candidate = match (&lists, sw.source, &sw.version, arch) {
-                (Some(l), "deb", Some(v), Some(a)) => l.candidate(&sw.name, a, v),
+            let candidate = match (sw.source, &sw.version) {
+                ("deb", Some(v)) => match (&lists, arch) {
+                    (Some(l), Some(a)) => l.candidate(&sw.name, a, v),
+                    _ => None,
+                },
+                // Against the newest installed version of the name: kernels
+                // are installed side by side.
+                ("rpm", Some(_)) => match (&repos, rpm_installed.get(&sw.name)) {
+                    (Some(r), Some((a, newest))) => r.candidate(&sw.name, a, newest),
+                    _ => None,
+                },
+                ("homebrew", Some(v)) => homebrew.as_ref().and_then(|b| b.candidate(&sw.name, v)),
+                ("portable" | "app", Some(v)) => firefox
+                    .as_deref()
+                    .and_then(|exe| app_updates::firefox_update(root, exe, v, &homes)),
                 _ => None,
             };
             if only_outdated && !candidate.as_ref().is_some_and(|c| c.newer) {
@@ -388,10 +529,15 @@ impl Table for SoftwareHygiene {
             let last_used = if exes.iter().any(|e| running.contains(e.as_str())) {
                 Some(ctx.now)
             } else {
-                exes.iter()
+                let atime = exes
+                    .iter()
                     .filter(|e| config::atime_recorded(&mounts, e) == Some(true))
-                    .filter_map(|e| root.metadata(e).ok().map(|m| m.atime()))
-                    .max()
+                    .filter_map(|e| root.metadata(e).ok().map(|m| m.atime()));
+                let opened = exes.iter().filter_map(|e| recent.program(e));
+                let bundle = (sw.source == "app")
+                    .then(|| recent.bundle(&sw.name))
+                    .flatten();
+                atime.chain(opened).chain(bundle).max()
             };
             items.push(Item {
                 sw,
@@ -550,9 +696,9 @@ impl Table for SoftwareHygiene {
                     .map(|p| p.since.to_string()),
                 item.candidate.as_ref().map(|c| {
                     if c.archive.is_empty() {
-                        "apt".to_string()
+                        c.manager.to_string()
                     } else {
-                        format!("apt ({})", c.archive)
+                        format!("{} ({})", c.manager, c.archive)
                     }
                 }),
                 eol.as_ref().and_then(|a| flag(a.eol)),
