@@ -919,7 +919,7 @@ fn broken_rpm_repository_caches_cost_a_warning() {
     std::fs::remove_file(base.join("aa11-primary.xml.gz")).unwrap();
     rustix::fs::mkfifoat(
         rustix::fs::CWD,
-        &base.join("aa11-primary.xml.gz"),
+        base.join("aa11-primary.xml.gz"),
         rustix::fs::Mode::from_raw_mode(0o644),
     )
     .unwrap();
