@@ -347,7 +347,12 @@ fn homebrew(root: &HostRoot) -> Vec<Software> {
             for name in root.list_dir(&dir, 10_000).unwrap_or_default() {
                 let pkg_dir = join(&dir, &name);
                 let versions = root.list_dir(&pkg_dir, 64).unwrap_or_default();
-                let Some(version) = versions.iter().rfind(|v| !v.starts_with('.')) else {
+                // The newest keg is the one in use (`brew outdated` too).
+                let Some(version) = versions
+                    .iter()
+                    .filter(|v| !v.starts_with('.'))
+                    .max_by(|a, b| crate::host::app_updates::compare_versions(a, b).then(a.cmp(b)))
+                else {
                     continue;
                 };
                 let version_dir = join(&pkg_dir, version);

@@ -26,6 +26,7 @@ const TABLES: &[&str] = &[
     "remote_access_tools",
     "security_control_health",
     "new_software_since_enrollment",
+    "software_hygiene",
 ];
 
 /// An image with one user, `mallory`, and a policy that dates enrollment
@@ -140,6 +141,10 @@ fn fifos_wherever_a_user_writes_block_no_table() {
         ".local/share/flatpak/app/com.evil.App/current/active/metadata",
         "Downloads/anydesk",
         ".local/bin/rustdesk",
+        ".local/share/recently-used.xbel",
+        "Library/Caches/Homebrew/api/formula.jws.json",
+        "Library/Caches/Homebrew/api/cask.jws.json",
+        "Library/Application Support/com.apple.sharedfilelist/com.apple.LSSharedFileList.ApplicationRecentDocuments/us.zoom.xos.sfl3",
     ] {
         image.fifo(&format!("{home}/{rel}"));
     }
@@ -322,4 +327,47 @@ fn ssh_configurations_that_loop_flood_and_block_are_read_within_bounds() {
         ),
         "{evidence}"
     );
+}
+
+/// The desktop's recent-use records are the user's: a flood of KDE entries
+/// is read to its bound, a forged xbel with times in the future makes an
+/// app look used now at most, and a link out of the image reads the
+/// image's own file.
+#[test]
+fn forged_recent_use_records_stay_within_bounds() {
+    let image = Image::new();
+    let home = "/home/mallory";
+    image.executable("/usr/bin/gimp");
+    image.write(
+        "/var/lib/dpkg/status",
+        "Package: gimp\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.10.22-4\n\n",
+    );
+    image.write("/var/lib/dpkg/info/gimp.list", "/usr/bin/gimp\n");
+    let forged = "<xbel><bookmark><info><metadata><bookmark:applications>\
+        <bookmark:application name=\"g\" exec=\"gimp %U\" modified=\"2999-01-01T00:00:00Z\"/>\
+        </bookmark:applications></metadata></info></bookmark></xbel>";
+    image.write(&format!("{home}/.local/share/recently-used.xbel"), forged);
+    image.flood(
+        &format!("{home}/.local/share/RecentDocuments"),
+        20_000,
+        |i| format!("doc{i}.desktop"),
+    );
+    symlink(
+        "/etc/shadow",
+        image.path("/home/mallory/.local/share/RecentDocuments/zz.desktop"),
+    )
+    .unwrap();
+    let engine = image.engine();
+    let started = Instant::now();
+    let hygiene = run(&engine, "software_hygiene");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let gimp = rows_where(&hygiene, "name", "gimp");
+    assert_eq!(gimp.len(), 1);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let last: i64 = column(&hygiene, gimp[0], "last_used").parse().unwrap();
+    assert!((now - 60..=now + 1).contains(&last), "{last} vs {now}");
+    assert_eq!(column(&hygiene, gimp[0], "unused_days"), "0");
 }

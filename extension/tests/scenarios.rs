@@ -743,6 +743,9 @@ fn software_hygiene_on_a_debian_host() {
         .contains("not used for 200 days"));
     assert_eq!(row("curl")["unused_days"], "3");
     assert_eq!(row("curl")["reason"], "");
+    // GIMP's program was last read 400 days ago, but the desktop's
+    // recently-used list says Alice opened a picture with it on 2026-06-03.
+    assert_eq!(row("gimp")["last_used"], "1780504802");
     // Lists it cannot use are said, not guessed from.
     let all = warnings.join("\n");
     assert!(
@@ -944,4 +947,58 @@ fn broken_rpm_repository_caches_cost_a_warning() {
     assert_eq!(of("openssl")["outdated"], "");
     assert_eq!(of("vim-enhanced")["outdated"], "");
     assert_eq!(of("anydesk")["outdated"], "0");
+}
+
+/// A macOS host: Homebrew's API cache (the newest of the homes'), casks
+/// that update themselves, Firefox's downloaded update, an end-of-life
+/// macOS, and per-app recent documents for last use.
+#[test]
+fn software_hygiene_on_a_macos_host() {
+    let (rows, warnings) = hygiene_rows("hygiene_macos", "");
+    let row = |name: &str| -> &Value {
+        rows.iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("no row {name}: {rows:?} {warnings:?}"))
+    };
+    let os = row("macOS 13.7.1");
+    assert_eq!(
+        (os["eol"].as_str(), os["eol_date"].as_str()),
+        (Some("1"), Some("2025-09-15"))
+    );
+    // Formulae: the newest keg against the API's version and revision.
+    let wget = row("wget");
+    assert_eq!(
+        (wget["outdated"].as_str(), wget["latest_version"].as_str()),
+        (Some("1"), Some("1.25.0"))
+    );
+    assert_eq!(wget["outdated_source"], "homebrew (API cache)");
+    assert_eq!(wget["security_update"], "0");
+    let openssl = row("openssl@3");
+    assert_eq!(
+        (openssl["version"].as_str(), openssl["outdated"].as_str()),
+        (Some("3.4.0_1"), Some("0"))
+    );
+    assert_eq!(row("jq")["outdated"], "0");
+    // Casks: a different version is outdated; one that updates itself is
+    // unknown, as brew leaves it alone too.
+    assert_eq!(row("anydesk (cask)")["latest_version"], "9.0.1");
+    assert_eq!(row("anydesk (cask)")["outdated"], "1");
+    assert_eq!(row("google-chrome (cask)")["outdated"], "");
+    assert_eq!(row("obs (cask)")["outdated"], "0");
+    // Firefox downloaded 133.0 and waits for a restart.
+    let firefox = row("org.mozilla.firefox");
+    assert_eq!(firefox["latest_version"], "133.0");
+    assert_eq!(firefox["outdated"], "1");
+    assert!(firefox["outdated_source"]
+        .as_str()
+        .unwrap()
+        .starts_with("firefox"));
+    // Last use from the per-app recent documents: Zoom 150 days ago,
+    // Word two days ago (bundle ids match whatever their case).
+    assert_eq!(row("us.zoom.xos")["unused_days"], "150");
+    assert!(row("us.zoom.xos")["reason"]
+        .as_str()
+        .unwrap()
+        .contains("not used for 150 days"));
+    assert_eq!(row("com.microsoft.Word")["unused_days"], "2");
 }

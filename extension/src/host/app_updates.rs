@@ -370,8 +370,10 @@ pub fn firefox_update(
     let dir = exe.rsplit_once('/').map(|(d, _)| d)?;
     let mut places = vec![join(dir, "active-update.xml")];
     if let Some(app) = dir.strip_suffix("/Contents/MacOS") {
-        // macOS: per user and per installation, under the app's path.
+        // macOS: per user and per installation, under the app's path
+        // without `.app` (`updates/Applications/Firefox`).
         let rel = app.trim_start_matches('/');
+        let rel = rel.strip_suffix(".app").unwrap_or(rel);
         places.extend(homes.iter().map(|h| {
             join(
                 &join(h, "Library/Caches/Mozilla/updates"),

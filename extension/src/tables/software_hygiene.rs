@@ -3,11 +3,14 @@
 //! the newer version a security fix), is it past its end of life, is it
 //! redundant with another app doing the same job, is it used at all.
 //!
-//! From files only, no network: APT's package lists for "outdated"
-//! ([`crate::host::apt`]), the end-of-life and function catalogs
+//! From files only, no network: APT's package lists, dnf/yum/zypper's
+//! repository caches, Homebrew's API cache and Firefox's downloaded update
+//! for "outdated" ([`crate::host::apt`], [`crate::host::rpmmd`],
+//! [`crate::host::app_updates`]), the end-of-life and function catalogs
 //! (`catalog/hygiene/`), the remote access and security agent catalogs,
-//! executables' access times (where the mount records them) and running
-//! processes for "last used". One row per item of the same inventory
+//! executables' access times (where the mount records them), running
+//! processes and the desktops' recent-use records ([`crate::host::recent`])
+//! for "last used". One row per item of the same inventory
 //! `new_software_since_enrollment` reads (services and autostart entries
 //! are not applications and are left out), plus one row for the operating
 //! system itself.
@@ -45,14 +48,14 @@ const COLUMNS: &[Column] = &[
     Column::new("remote_access_tool", ColumnType::Text, "Remote access catalog id when it is a remote access tool."),
     Column::new("function", ColumnType::Text, "What it is for: remote_access, vpn, password_manager, cloud_sync, messaging, browser, or a security agent's kind (edr, antivirus, dfir, telemetry); empty when the catalogs do not say."),
     Column::new("redundant_with", ColumnType::Text, "Other installed apps of the same function, comma-separated, when the function counts as redundant (remote_access, vpn, edr, antivirus by default; policy software.functions); empty otherwise."),
-    Column::new("latest_version", ColumnType::Text, "The version the package manager would install now (APT's candidate, from its lists and pins)."),
-    Column::new("outdated", ColumnType::Integer, "1 if latest_version is newer than the installed one, 0 if not, NULL when no list on the host offers it."),
-    Column::new("security_update", ColumnType::Integer, "1 if the newer version comes from a security archive (Debian-Security, *-security), 0 if not, NULL when not outdated or unknown."),
+    Column::new("latest_version", ColumnType::Text, "The version the package manager would install now: APT's candidate (its lists and pins), dnf/yum/zypper's newest in an enabled repository cache, Homebrew's API cache, or the update Firefox downloaded; NULL when nothing on the host tells."),
+    Column::new("outdated", ColumnType::Integer, "1 if latest_version is newer than the installed one, 0 if not, NULL when nothing on the host offers it (no list or repository cache names it, a cask that updates itself, an app without update records)."),
+    Column::new("security_update", ColumnType::Integer, "1 if the newer version comes from a security archive (Debian-Security, *-security) or a security advisory of the repository's updateinfo names it (RPM), 0 if not, NULL when not outdated or unknown."),
     Column::new("security_pending_since", ColumnType::BigInt, "For a pending security update: since when postern has seen it pending, in Unix seconds (remembered in pending_updates.json beside the enrollment baseline, since APT keeps no such history); NULL otherwise, or when postern cannot keep state (not root)."),
-    Column::new("outdated_source", ColumnType::Text, "What outdated was read from: apt (the package lists under /var/lib/apt/lists, as of their last update), with the archive of latest_version."),
+    Column::new("outdated_source", ColumnType::Text, "What outdated was read from, with where latest_version comes from: apt (bookworm-security), dnf, yum or zypper (the repository id), homebrew (API cache), firefox (a downloaded update waiting for a restart). As of the last time the package manager refreshed its metadata."),
     Column::new("eol", ColumnType::Integer, "1 if past its end of life (end of free security support), 0 if not, NULL when the end-of-life catalog does not know it."),
     Column::new("eol_date", ColumnType::Text, "The last day of support (YYYY-MM-DD) when published; for a runtime the distribution packages, the distribution's."),
-    Column::new("last_used", ColumnType::BigInt, "When it was last used, in Unix seconds: now when one of its executables is running, else the latest access time of its executables; NULL where the mount does not record access times (noatime) or nothing tells."),
+    Column::new("last_used", ColumnType::BigInt, "When it was last used, in Unix seconds: now when one of its executables is running, else the latest of its executables' access time (where the mount records them, not noatime), the desktop's recently-used records (recently-used.xbel, KDE RecentDocuments) for its programs and macOS's per-app recent documents; NULL when nothing tells."),
     Column::new("unused_days", ColumnType::Integer, "Whole days since last_used."),
     Column::new("reason", ColumnType::Text, "One line a technician can act on: what is wrong and what to do; empty when nothing is."),
 ];
