@@ -115,23 +115,82 @@ pub fn parse_release(text: &str, site: &str) -> Release {
     r
 }
 
+/// A pattern of a preferences file, as APT's `ExpressionMatches` reads
+/// it: `/.../` is a POSIX extended regular expression, case-insensitive
+/// and unanchored; anything else is a shell pattern (`fnmatch`). Compiled
+/// once; a regular expression that does not compile (or would take more
+/// than a megabyte) matches nothing.
+#[derive(Clone, Debug)]
+pub struct Expr {
+    pub source: String,
+    kind: ExprKind,
+}
+
+#[derive(Clone, Debug)]
+enum ExprKind {
+    Regex(regex::Regex),
+    Glob(glob::Pattern),
+    Never,
+}
+
+impl PartialEq for Expr {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+impl Eq for Expr {}
+
+impl Expr {
+    pub fn new(source: &str) -> Expr {
+        let inner = source
+            .strip_prefix('/')
+            .and_then(|s| s.strip_suffix('/'))
+            .filter(|s| !s.is_empty());
+        let kind = match inner {
+            Some(re) => regex::RegexBuilder::new(re)
+                .case_insensitive(true)
+                .size_limit(1 << 20)
+                .build()
+                .map_or(ExprKind::Never, ExprKind::Regex),
+            None => glob::Pattern::new(source).map_or(ExprKind::Never, ExprKind::Glob),
+        };
+        Expr {
+            source: source.to_string(),
+            kind,
+        }
+    }
+
+    pub fn matches(&self, value: &str) -> bool {
+        match &self.kind {
+            ExprKind::Regex(r) => r.is_match(value),
+            ExprKind::Glob(g) => g.matches(value),
+            ExprKind::Never => false,
+        }
+    }
+
+    fn wild(&self) -> bool {
+        !matches!(self.kind, ExprKind::Glob(_)) || self.source.contains(['*', '?', '['])
+    }
+}
+
 /// What a pin matches.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PinTarget {
     /// `Pin: release a=..., n=..., o=..., l=..., v=..., c=...` (every
     /// given field must match; a bare value is the version).
-    Release(Vec<(char, String)>),
+    Release(Vec<(char, Expr)>),
     /// `Pin: origin host`.
     Origin(String),
     /// `Pin: version 1.2*`.
-    Version(String),
+    Version(Expr),
 }
 
 /// One stanza of an APT preferences file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pin {
-    /// Package names or patterns (`*`, `foo*`); one of them must match.
-    pub packages: Vec<String>,
+    /// Package names or patterns (`*`, `foo*`, `/regex/`); one of them
+    /// must match.
+    pub packages: Vec<Expr>,
     pub target: PinTarget,
     pub priority: i32,
 }
@@ -139,25 +198,16 @@ pub struct Pin {
 impl Pin {
     /// Names a package without a wildcard: such pins come first.
     fn specific(&self) -> bool {
-        self.packages.iter().all(|p| !p.contains(['*', '?', '[']))
+        self.packages.iter().all(|p| !p.wild())
     }
 
     fn names(&self, package: &str) -> bool {
-        self.packages.iter().any(|p| {
-            glob::Pattern::new(p).is_ok_and(|g| g.matches(package))
-                || (p.starts_with('/')
-                    && p.ends_with('/')
-                    && p.len() > 2
-                    && package.contains(p.trim_matches('/')))
-        })
+        self.packages.iter().any(|p| p.matches(package))
     }
 
     fn matches(&self, release: Option<&Release>, version: &str) -> bool {
-        let glob = |pattern: &str, value: &str| {
-            glob::Pattern::new(pattern).is_ok_and(|g| g.matches(value))
-        };
         match &self.target {
-            PinTarget::Version(v) => glob(v, version),
+            PinTarget::Version(v) => v.matches(version),
             PinTarget::Origin(site) => release.is_some_and(|r| r.site == *site),
             PinTarget::Release(fields) => {
                 // The installed version's status file is no release.
@@ -173,7 +223,7 @@ impl Pin {
                         'v' => &r.version,
                         _ => return false,
                     };
-                    glob(v, have)
+                    v.matches(have)
                 })
             }
         }
@@ -200,12 +250,7 @@ pub fn parse_preferences(text: &str) -> (Vec<Pin>, usize) {
             let value = value.trim();
             match key.trim() {
                 "Package" => {
-                    packages = Some(
-                        value
-                            .split_whitespace()
-                            .map(String::from)
-                            .collect::<Vec<_>>(),
-                    )
+                    packages = Some(value.split_whitespace().map(Expr::new).collect::<Vec<_>>())
                 }
                 "Pin" => target = parse_pin(value),
                 "Pin-Priority" => priority = value.parse::<i32>().ok(),
@@ -232,17 +277,17 @@ fn parse_pin(value: &str) -> Option<PinTarget> {
     let rest = rest.trim();
     match kind {
         "origin" => Some(PinTarget::Origin(rest.trim_matches('"').to_string())),
-        "version" => Some(PinTarget::Version(rest.to_string())),
+        "version" => Some(PinTarget::Version(Expr::new(rest))),
         "release" => {
             let mut fields = Vec::new();
             for part in rest.split(',') {
                 let part = part.trim();
                 match part.split_once('=') {
                     Some((k, v)) if k.trim().len() == 1 => {
-                        fields.push((k.trim().chars().next()?, v.trim().to_string()))
+                        fields.push((k.trim().chars().next()?, Expr::new(v.trim())))
                     }
                     // `Pin: release 12` is `v=12`.
-                    None if !part.is_empty() => fields.push(('v', part.to_string())),
+                    None if !part.is_empty() => fields.push(('v', Expr::new(part))),
                     _ => return None,
                 }
             }
@@ -625,6 +670,42 @@ mod tests {
         );
         assert_eq!(priority(&pins, Some(&bp), "curl", "8.0"), 500);
         assert_eq!(priority(&pins, None, "curl", "7.0"), 100);
+    }
+
+    /// `/.../` is a case-insensitive, unanchored regular expression, in
+    /// package names and release fields alike, as APT's regcomp reads it.
+    #[test]
+    fn regular_expression_pins() {
+        let (pins, _) = parse_preferences(
+            "Package: /^python3\\.(11|12)/\nPin: release o=/DEBIAN/\nPin-Priority: 990\n\nPackage: /(/\nPin: version 1*\nPin-Priority: 1\n\nPackage: /^lib.*-dev$/ gcc\nPin: version /~bpo/\nPin-Priority: 50\n",
+        );
+        assert_eq!(pins.len(), 3);
+        let debian = Release {
+            origin: "Debian".into(),
+            ..Release::default()
+        };
+        assert_eq!(
+            priority(&pins, Some(&debian), "python3.11", "3.11.2-6"),
+            990
+        );
+        assert_eq!(
+            priority(&pins, Some(&debian), "python3.11-dev", "3.11.2-6"),
+            990,
+            "unanchored at the end"
+        );
+        assert_eq!(
+            priority(&pins, Some(&debian), "xpython3.11", "3.11.2-6"),
+            500
+        );
+        assert_eq!(priority(&pins, Some(&debian), "python3.10", "3.10"), 500);
+        // A pattern that does not compile matches nothing.
+        assert_eq!(priority(&pins, Some(&debian), "(", "1.0"), 500);
+        assert_eq!(
+            priority(&pins, Some(&debian), "libssl-dev", "3.0~bpo12+1"),
+            50
+        );
+        assert_eq!(priority(&pins, Some(&debian), "libssl-dev", "3.0"), 500);
+        assert_eq!(priority(&pins, Some(&debian), "gcc", "12~bpo1"), 50);
     }
 
     fn lists(offers: &[(&str, &str, usize)], releases: Vec<Release>, pins: Vec<Pin>) -> Lists {
