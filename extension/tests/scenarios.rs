@@ -1002,3 +1002,86 @@ fn software_hygiene_on_a_macos_host() {
         .contains("not used for 150 days"));
     assert_eq!(row("com.microsoft.Word")["unused_days"], "2");
 }
+
+/// zypper's raw cache (openSUSE) and yum's unpacked SQLite list (RHEL 7),
+/// on the same RPM database.
+#[test]
+fn zypper_and_yum_repository_caches() {
+    use std::io::Write as _;
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join("root");
+    copy_tree(
+        &fixture("hygiene_rpm").join("root/var/lib/rpm"),
+        &root.join("var/lib/rpm"),
+    );
+    let write = |rel: &str, data: &[u8]| {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, data).unwrap();
+    };
+    let repomd = |primary: &str| {
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><repomd xmlns="http://linux.duke.edu/metadata/repo"><data type="{primary}"><location href="repodata/abc-{primary}.{}"/></data></repomd>"#,
+            if primary == "primary" {
+                "xml.gz"
+            } else {
+                "sqlite.bz2"
+            }
+        )
+    };
+    // zypper: repo-oss, enabled, offers a newer bash.
+    write("etc/zypp/repos.d/repo-oss.repo", b"[repo-oss]\nname=Main Repository\nenabled=1\nautorefresh=1\nbaseurl=http://download.opensuse.org/distribution/leap/15.6/repo/oss/\ntype=rpm-md\n");
+    write(
+        "var/cache/zypp/raw/repo-oss/repodata/repomd.xml",
+        repomd("primary").as_bytes(),
+    );
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(br#"<metadata xmlns="http://linux.duke.edu/metadata/common"><package type="rpm"><name>bash</name><arch>x86_64</arch><version epoch="0" ver="5.2.15" rel="150600.1.1"/></package></metadata>"#).unwrap();
+    write(
+        "var/cache/zypp/raw/repo-oss/repodata/abc-primary.xml.gz",
+        &gz.finish().unwrap(),
+    );
+    // yum: the base repository's SQLite list, as yum unpacks it into gen/.
+    write(
+        "etc/yum.repos.d/CentOS-Base.repo",
+        b"[base]\nname=CentOS-7 - Base\nenabled=1\n",
+    );
+    write(
+        "var/cache/yum/x86_64/7/base/repomd.xml",
+        repomd("primary_db").as_bytes(),
+    );
+    let db_path = root.join("var/cache/yum/x86_64/7/base/gen/primary_db.sqlite");
+    std::fs::create_dir_all(db_path.parent().unwrap()).unwrap();
+    {
+        let db = rusqlite::Connection::open(&db_path).unwrap();
+        db.execute_batch(
+            "CREATE TABLE packages (pkgKey INTEGER PRIMARY KEY, pkgId TEXT, name TEXT, arch TEXT, version TEXT, epoch TEXT, release TEXT);
+             INSERT INTO packages (name, arch, version, epoch, release) VALUES ('tzdata', 'noarch', '2025a', '0', '1.el7');
+             INSERT INTO packages (name, arch, version, epoch, release) VALUES ('openssl', 'x86_64', '3.0.7', '1', '24.el9');",
+        )
+        .unwrap();
+    }
+    let engine = Engine::new(
+        HostRoot::new(&root).unwrap(),
+        PolicySource::Default,
+        false,
+        Duration::from_secs(60),
+    );
+    let result = engine.generate("software_hygiene", "").unwrap();
+    let rows = match postern::output::to_json(result.columns, &result.rows) {
+        Value::Array(rows) => rows,
+        other => panic!("{other}"),
+    };
+    let of = |name: &str| rows.iter().find(|r| r["name"] == name).unwrap().clone();
+    assert_eq!(
+        of("bash")["latest_version"],
+        "5.2.15-150600.1.1",
+        "{:?}",
+        result.warnings
+    );
+    assert_eq!(of("bash")["outdated_source"], "zypper (repo-oss)");
+    assert_eq!(of("tzdata")["latest_version"], "2025a-1.el7");
+    assert_eq!(of("tzdata")["outdated_source"], "yum (base)");
+    assert_eq!(of("openssl")["outdated"], "0");
+    assert_eq!(of("vim-enhanced")["outdated"], "");
+}
