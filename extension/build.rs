@@ -10,7 +10,13 @@ fn main() {
     let manifest = env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into());
     let out_dir = env::var("OUT_DIR").unwrap_or_else(|_| ".".into());
     let mut code = String::new();
-    for kind in ["remote_access", "security_agents", "controls", "hygiene"] {
+    for kind in [
+        "remote_access",
+        "security_agents",
+        "controls",
+        "hygiene",
+        "laptop_farm",
+    ] {
         let dir = Path::new(&manifest).join("catalog").join(kind);
         println!("cargo:rerun-if-changed={}", dir.display());
         let mut files: Vec<_> = fs::read_dir(&dir)

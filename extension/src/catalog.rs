@@ -29,6 +29,12 @@ pub enum Category {
     MeshVpn,
     RemoteShell,
     IpKvm,
+    /// Consumer VPN clients (laptop_farm_signals' catalog).
+    Vpn,
+    /// Proxy and censorship-circumvention tools (laptop_farm_signals).
+    Proxy,
+    /// Keep-awake and mouse-jiggler software (laptop_farm_signals).
+    KeepAwake,
 }
 
 impl Category {
@@ -42,6 +48,9 @@ impl Category {
             Category::MeshVpn => "mesh_vpn",
             Category::RemoteShell => "remote_shell",
             Category::IpKvm => "ip_kvm",
+            Category::Vpn => "vpn",
+            Category::Proxy => "proxy",
+            Category::KeepAwake => "keep_awake",
         }
     }
 }
@@ -576,6 +585,21 @@ impl Catalog {
     pub fn embedded() -> Result<&'static Catalog, &'static CatalogError> {
         static CATALOG: LazyLock<Result<Catalog, CatalogError>> =
             LazyLock::new(|| Catalog::from_sources(embedded::REMOTE_ACCESS));
+        CATALOG.as_ref()
+    }
+
+    /// The consumer VPN, proxy and keep-awake tools laptop_farm_signals
+    /// looks for, in the same format (`catalog/laptop_farm/`, every file but
+    /// the signal weights and the device identities).
+    pub fn laptop_farm() -> Result<&'static Catalog, &'static CatalogError> {
+        static CATALOG: LazyLock<Result<Catalog, CatalogError>> = LazyLock::new(|| {
+            let tools: Vec<(&str, &str)> = embedded::LAPTOP_FARM
+                .iter()
+                .filter(|(name, _)| !matches!(*name, "signals.json" | "devices.json"))
+                .copied()
+                .collect();
+            Catalog::from_sources(&tools)
+        });
         CATALOG.as_ref()
     }
 

@@ -115,13 +115,17 @@ enum Command {
     },
     /// List the remote access catalog (tool ids for the policy's
     /// remote_access.approved), or with --agents the security agents
-    /// (agent ids for edr.required_any).
+    /// (agent ids for edr.required_any), or with --laptop-farm the consumer
+    /// VPN, proxy and keep-awake tools (ids for laptop_farm.approved).
     Catalog {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
         /// List the EDR, antivirus and telemetry agents instead.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "laptop_farm")]
         agents: bool,
+        /// List laptop_farm_signals' consumer VPN, proxy and keep-awake tools instead.
+        #[arg(long)]
+        laptop_farm: bool,
     },
 }
 
@@ -559,7 +563,17 @@ fn run_with(command: Command, mut out: &mut dyn Write) -> Result<ExitCode, Strin
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Catalog { format, agents } => {
+        Command::Catalog {
+            format,
+            agents,
+            laptop_farm,
+        } => {
+            if laptop_farm {
+                let catalog = Catalog::laptop_farm().map_err(|e| e.to_string())?;
+                let (columns, rows) = catalog.listing();
+                output::write(&mut out, format, columns, &rows).map_err(io)?;
+                return Ok(ExitCode::SUCCESS);
+            }
             if agents {
                 let agents = crate::agents::AgentCatalog::embedded().map_err(|e| e.to_string())?;
                 let (columns, rows) = agents.listing();

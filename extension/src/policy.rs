@@ -42,6 +42,26 @@ pub struct Policy {
     /// Per application function (`vpn`, `browser`, ...): whether several may
     /// be installed, and the approved choice (`software.functions`).
     pub functions: BTreeMap<String, FunctionRule>,
+    /// Where and with whom the device was assigned (`assignment`); None
+    /// means no drift signal is ever raised.
+    pub assignment: Option<Assignment>,
+    /// Consumer VPN, proxy and keep-awake tools the organisation approves
+    /// (`laptop_farm.approved`, ids of `postern catalog --laptop-farm`).
+    pub farm_approved: BTreeSet<String>,
+    /// The score from which laptop_farm_signals says `investigate`
+    /// (`laptop_farm.threshold`; the catalog's when absent).
+    pub farm_threshold: Option<i64>,
+}
+
+/// `assignment`: the countries (ISO 3166 alpha-2), time zones (IANA names
+/// or shell patterns such as `America/*`) and languages (ISO 639 codes) the
+/// device was assigned to. A time zone matches when it matches a pattern or
+/// lies in one of the countries.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Assignment {
+    pub countries: Vec<String>,
+    pub timezones: Vec<String>,
+    pub languages: Vec<String>,
 }
 
 impl Policy {
@@ -193,8 +213,10 @@ pub fn parse_policy(text: &str, catalog: &Catalog) -> Result<Policy, PolicyProbl
             "controls" => parse_controls(value, &mut policy, &mut problems),
             "enrollment" => parse_enrollment(value, &mut policy, &mut problems),
             "software" => parse_software(value, &mut policy, &mut problems),
+            "assignment" => parse_assignment(value, &mut policy, &mut problems),
+            "laptop_farm" => parse_laptop_farm(value, &mut policy, &mut problems),
             other => problems.push(format!(
-                "unknown key {other:?} (known keys: \"remote_access\", \"edr\", \"controls\", \"enrollment\", \"software\")"
+                "unknown key {other:?} (known keys: \"remote_access\", \"edr\", \"controls\", \"enrollment\", \"software\", \"assignment\", \"laptop_farm\")"
             )),
         }
     }
@@ -433,6 +455,124 @@ const SOURCES: &[&str] = &[
     "service",
     "autostart",
 ];
+
+/// A list of strings at `key`, each checked by `valid` (which says what is
+/// wrong), normalised by `norm`.
+fn string_list(
+    key: &str,
+    value: &Value,
+    valid: &dyn Fn(&str) -> Option<&'static str>,
+    norm: &dyn Fn(&str) -> String,
+    problems: &mut Vec<String>,
+) -> Vec<String> {
+    let Value::Array(items) = value else {
+        problems.push(format!("{key} must be a list of strings, not {value}"));
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match item.as_str() {
+            Some(text) => match valid(text) {
+                None => {
+                    let v = norm(text);
+                    if !out.contains(&v) {
+                        out.push(v);
+                    }
+                }
+                Some(why) => problems.push(format!("{key}[{i}]: {text:?} {why}")),
+            },
+            None => problems.push(format!("{key}[{i}]: {item} is not a string")),
+        }
+    }
+    out
+}
+
+fn parse_assignment(value: &Value, policy: &mut Policy, problems: &mut Vec<String>) {
+    let Some(map) = object("assignment", value, problems) else {
+        return;
+    };
+    let mut a = Assignment::default();
+    for (key, value) in map {
+        let at = format!("assignment.{key}");
+        match key.as_str() {
+            "countries" => {
+                a.countries = string_list(
+                    &at,
+                    value,
+                    &|c| {
+                        (c.len() != 2 || !c.bytes().all(|b| b.is_ascii_alphabetic()))
+                            .then_some("is not a two-letter ISO 3166 country code such as \"US\"")
+                    },
+                    &|c| c.to_ascii_uppercase(),
+                    problems,
+                )
+            }
+            "timezones" => {
+                a.timezones = string_list(
+                    &at,
+                    value,
+                    &|z| {
+                        if z.is_empty() || z.len() > 64 {
+                            Some("is not a time zone name or pattern such as \"America/*\"")
+                        } else if glob::Pattern::new(z).is_err() {
+                            Some("is not a valid pattern")
+                        } else {
+                            None
+                        }
+                    },
+                    &str::to_string,
+                    problems,
+                )
+            }
+            "languages" => {
+                a.languages = string_list(
+                    &at,
+                    value,
+                    &|l| {
+                        (!(2..=3).contains(&l.len()) || !l.bytes().all(|b| b.is_ascii_alphabetic()))
+                            .then_some("is not an ISO 639 language code such as \"en\"")
+                    },
+                    &|l| l.to_ascii_lowercase(),
+                    problems,
+                )
+            }
+            other => problems.push(format!(
+                "unknown key assignment.{other} (known keys: \"countries\", \"timezones\", \"languages\")"
+            )),
+        }
+    }
+    policy.assignment = Some(a);
+}
+
+fn parse_laptop_farm(value: &Value, policy: &mut Policy, problems: &mut Vec<String>) {
+    let Some(map) = object("laptop_farm", value, problems) else {
+        return;
+    };
+    let catalog = Catalog::laptop_farm().ok();
+    let known = |id: &str| catalog.is_some_and(|c| c.index_of(id).is_some());
+    for (key, value) in map {
+        match key.as_str() {
+            "approved" => {
+                policy.farm_approved = id_list(
+                    "laptop_farm.approved",
+                    value,
+                    &known,
+                    "`postern catalog --laptop-farm` lists the ids",
+                    problems,
+                )
+            }
+            "threshold" => match value.as_i64() {
+                Some(t) if (1..=1000).contains(&t) => policy.farm_threshold = Some(t),
+                _ => problems.push(format!(
+                    "laptop_farm.threshold: {value} is not a whole number from 1 to 1000"
+                )),
+            },
+            other => problems.push(format!(
+                "unknown key laptop_farm.{other} (known keys: \"approved\", \"threshold\")"
+            )),
+        }
+    }
+}
 
 /// Functions an app can have (`software.functions` keys): the function
 /// catalog's, plus remote access and the security agent kinds.

@@ -27,6 +27,7 @@ const TABLES: &[&str] = &[
     "security_control_health",
     "new_software_since_enrollment",
     "software_hygiene",
+    "laptop_farm_signals",
 ];
 
 /// An image with one user, `mallory`, and a policy that dates enrollment

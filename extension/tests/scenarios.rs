@@ -1085,3 +1085,252 @@ fn zypper_and_yum_repository_caches() {
     assert_eq!(of("openssl")["outdated"], "0");
     assert_eq!(of("vim-enhanced")["outdated"], "");
 }
+
+fn farm_rows(scenario: &str) -> (Vec<Value>, Vec<String>) {
+    let result = engine(scenario)
+        .engine
+        .generate("laptop_farm_signals", "")
+        .expect("table answers");
+    match postern::output::to_json(result.columns, &result.rows) {
+        Value::Array(rows) => (rows, result.warnings),
+        other => panic!("{other}"),
+    }
+}
+
+fn signal<'a>(rows: &'a [Value], id: &str) -> Vec<&'a Value> {
+    rows.iter().filter(|r| r["signal"] == id).collect()
+}
+
+fn score(rows: &[Value]) -> (i64, String) {
+    let s = signal(rows, "score");
+    assert_eq!(s.len(), 1, "{rows:?}");
+    (
+        s[0]["weight"].as_str().unwrap().parse().unwrap(),
+        s[0]["status"].as_str().unwrap().to_string(),
+    )
+}
+
+/// The honest remote employee: an approved VPN, a US time zone, locale and
+/// layout, the distribution's input method engines, the laptop open and on
+/// battery, an SSH session: nothing to look at.
+#[test]
+fn an_honest_remote_employee_scores_below_the_threshold() {
+    let (rows, warnings) = farm_rows("farm_honest");
+    assert_eq!(
+        score(&rows),
+        (0, "clear".to_string()),
+        "{rows:#?} {warnings:?}"
+    );
+    assert_eq!(rows.len(), 1, "only the score row: {rows:#?}");
+}
+
+/// The farm laptop: lid closed with HDMI connected while a session is
+/// active, always on AC, Astrill, a Korean input method and layout, an
+/// IP-KVM, an HDMI capture stick, a programmable HID board, AnyDesk and an
+/// inbound VNC session.
+#[test]
+fn a_farm_laptop_scores_over_the_threshold() {
+    let (rows, _) = farm_rows("laptop_farm");
+    let (total, verdict) = score(&rows);
+    assert_eq!(verdict, "investigate");
+    assert!(total >= 200, "{total}");
+    let weight = |id: &str| -> Vec<&str> {
+        signal(&rows, id)
+            .iter()
+            .map(|r| r["weight"].as_str().unwrap())
+            .collect()
+    };
+    assert_eq!(weight("timezone"), ["15"]);
+    assert_eq!(signal(&rows, "timezone")[0]["observed"], "Asia/Seoul");
+    assert_eq!(weight("keyboard_layout"), ["15"]);
+    assert_eq!(weight("input_method_configured"), ["20"]);
+    assert_eq!(signal(&rows, "consumer_vpn")[0]["observed"], "astrill");
+    assert_eq!(weight("consumer_vpn"), ["30"]);
+    assert_eq!(weight("ip_kvm"), ["40"]);
+    assert_eq!(
+        signal(&rows, "capture_device")[0]["observed"],
+        "macrosilicon_ms2109"
+    );
+    assert_eq!(weight("programmable_hid_board"), ["10"]);
+    // The PiKVM's gadget identity is the IP-KVM's row, not a second one.
+    assert!(signal(&rows, "usb_gadget").is_empty());
+    assert_eq!(weight("lid_closed_external_display"), ["20"]);
+    assert_eq!(weight("always_on_ac"), ["10"]);
+    assert_eq!(weight("sleep_disabled"), ["10"]);
+    assert_eq!(weight("long_uptime"), ["10"]);
+    assert_eq!(weight("keep_awake_software"), ["15"]);
+    // An inbound VNC connection while bob's local session is active.
+    assert_eq!(weight("remote_session"), ["25"]);
+    assert!(signal(&rows, "remote_access_tool")
+        .iter()
+        .any(|r| r["observed"] == "anydesk"));
+    // Tailscale is approved by the policy: no remote access row.
+    assert!(!rows.iter().any(|r| r["observed"] == "tailscale"));
+    assert!(rows.iter().all(|r| r["status"] != "unknown"), "{rows:#?}");
+}
+
+/// The macOS variant, from files: the time zone link, global preferences,
+/// HIToolbox input sources, bundles, power management; what macOS keeps
+/// only in the I/O Registry is unknown, not 0.
+#[test]
+fn a_macos_farm_laptop_from_files() {
+    let (rows, _) = farm_rows("farm_macos");
+    let (total, verdict) = score(&rows);
+    assert_eq!((total, verdict.as_str()), (110, "investigate"));
+    for (id, observed) in [
+        ("timezone", "Asia/Shanghai"),
+        ("language", "zh"),
+        ("input_method_configured", "zh"),
+        ("consumer_vpn", "astrill"),
+        ("keep_awake_software", "keepingyouawake"),
+        ("remote_access_tool", "anydesk"),
+    ] {
+        assert_eq!(signal(&rows, id)[0]["observed"], observed, "{id}");
+    }
+    for id in [
+        "capture_device",
+        "lid_closed_external_display",
+        "always_on_ac",
+        "long_uptime",
+        "virtual_input_device",
+    ] {
+        let r = signal(&rows, id);
+        assert_eq!(
+            (r[0]["status"].as_str(), r[0]["weight"].as_str()),
+            (Some("unknown"), Some("")),
+            "{id}"
+        );
+    }
+}
+
+/// Without an assignment in the policy there is no drift signal, whatever
+/// the host's time zone.
+#[test]
+fn no_assignment_no_drift() {
+    let host = engine_with(
+        "laptop_farm",
+        Some(&fixture("laptop_farm").join("missing-policy.json")),
+    );
+    let result = host.engine.generate("laptop_farm_signals", "").unwrap();
+    let rows = match postern::output::to_json(result.columns, &result.rows) {
+        Value::Array(rows) => rows,
+        other => panic!("{other}"),
+    };
+    assert!(signal(&rows, "timezone").is_empty());
+    assert!(signal(&rows, "keyboard_layout").is_empty());
+    assert!(signal(&rows, "score")[0]["evidence"]
+        .as_str()
+        .unwrap()
+        .contains("no assignment in the policy"));
+}
+
+/// Every source missing or unreadable (a FIFO, a directory where a file
+/// should be): each signal it feeds is unknown with a NULL weight, the
+/// score says what was not checked, and nothing blocks.
+#[test]
+fn unreadable_sources_are_unknown_not_zero() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path();
+    let write = |rel: &str, data: &str| {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, data).unwrap();
+    };
+    let fifo = |rel: &str| {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        rustix::fs::mkfifoat(rustix::fs::CWD, &p, rustix::fs::Mode::from_raw_mode(0o644)).unwrap();
+    };
+    write(
+        "etc/postern/policy.json",
+        r#"{"assignment": {"countries": ["US"], "languages": ["en"]}}"#,
+    );
+    write("sys/class/power_supply/BAT0/type", "Battery\n");
+    fifo("etc/timezone");
+    fifo("etc/default/locale");
+    fifo("etc/default/keyboard");
+    fifo("proc/acpi/button/lid/LID0/state");
+    fifo("proc/bus/input/devices");
+    std::fs::create_dir_all(root.join("proc/uptime")).unwrap();
+    write("sys/bus/usb/devices", "not a directory\n");
+    let engine = Engine::new(
+        HostRoot::new(root).unwrap(),
+        PolicySource::Explicit(root.join("etc/postern/policy.json")),
+        false,
+        Duration::from_secs(60),
+    );
+    let started = std::time::Instant::now();
+    let result = engine.generate("laptop_farm_signals", "").unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let rows = match postern::output::to_json(result.columns, &result.rows) {
+        Value::Array(rows) => rows,
+        other => panic!("{other}"),
+    };
+    for id in [
+        "timezone",
+        "language",
+        "keyboard_layout",
+        "lid_closed_external_display",
+        "always_on_ac",
+        "long_uptime",
+        "capture_device",
+        "jiggler_device",
+        "virtual_input_device",
+    ] {
+        let r = signal(&rows, id);
+        assert_eq!(r.len(), 1, "{id}: {rows:#?}");
+        assert_eq!(
+            (r[0]["status"].as_str(), r[0]["weight"].as_str()),
+            (Some("unknown"), Some("")),
+            "{id}"
+        );
+    }
+    let (total, verdict) = score(&rows);
+    assert_eq!((total, verdict.as_str()), (0, "clear"));
+    assert!(signal(&rows, "score")[0]["evidence"]
+        .as_str()
+        .unwrap()
+        .contains("not checked"));
+    // A bare host: nothing to read, nothing guessed.
+    let bare = tempfile::tempdir().unwrap();
+    let engine = Engine::new(
+        HostRoot::new(bare.path()).unwrap(),
+        PolicySource::Default,
+        false,
+        Duration::from_secs(60),
+    );
+    let result = engine.generate("laptop_farm_signals", "").unwrap();
+    let rows = match postern::output::to_json(result.columns, &result.rows) {
+        Value::Array(rows) => rows,
+        other => panic!("{other}"),
+    };
+    assert_eq!(score(&rows), (0, "clear".to_string()));
+    assert!(signal(&rows, "lid_closed_external_display")[0]["status"] == "unknown");
+}
+
+/// Constraints on signal, category and status hold.
+#[test]
+fn laptop_farm_constraints() {
+    let host = engine("laptop_farm");
+    let result = host
+        .engine
+        .generate(
+            "laptop_farm_signals",
+            r#"{"constraints":[{"name":"signal","list":[{"op":2,"expr":"score"}],"affinity":"TEXT"}]}"#,
+        )
+        .unwrap();
+    assert_eq!(result.rows.len(), 1);
+    assert_eq!(result.rows[0][2].as_deref(), Some("investigate"));
+    let result = host
+        .engine
+        .generate(
+            "laptop_farm_signals",
+            r#"{"constraints":[{"name":"category","list":[{"op":2,"expr":"hardware"}],"affinity":"TEXT"}]}"#,
+        )
+        .unwrap();
+    assert!(result
+        .rows
+        .iter()
+        .all(|r| r[1].as_deref() == Some("hardware")));
+    assert!(result.rows.len() >= 3);
+}

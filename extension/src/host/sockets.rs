@@ -79,6 +79,7 @@ pub fn parse_proc_net(text: &str, protocol: &'static str) -> Vec<Listener> {
 /// An established TCP connection: where it goes, and its socket.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Connection {
+    pub local_port: u32,
     pub remote_address: String,
     pub remote_port: u32,
     pub inode: u64,
@@ -95,8 +96,10 @@ pub fn parse_established(text: &str) -> Vec<Connection> {
             if f.get(3) != Some(&"01") {
                 return None;
             }
+            let (_, local_port) = parse_addr(f.get(1)?)?;
             let (remote_address, remote_port) = parse_addr(f.get(2)?)?;
             Some(Connection {
+                local_port,
                 remote_address,
                 remote_port,
                 uid: f.get(7)?.parse().ok()?,
@@ -195,6 +198,7 @@ mod tests {
         assert_eq!(
             parse_established(tcp),
             [Connection {
+                local_port: 0xD2F0,
                 remote_address: "34.216.184.93".into(),
                 remote_port: 21116,
                 inode: 777,

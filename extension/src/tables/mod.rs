@@ -1,5 +1,6 @@
 //! The registry of every table postern serves.
 
+pub mod laptop_farm_signals;
 pub mod new_software_since_enrollment;
 pub mod remote_access_tools;
 pub mod security_control_health;
@@ -15,6 +16,7 @@ pub fn all() -> Vec<Box<dyn Table>> {
         Box::new(security_control_health::SecurityControlHealth),
         Box::new(new_software_since_enrollment::NewSoftwareSinceEnrollment),
         Box::new(software_hygiene::SoftwareHygiene),
+        Box::new(laptop_farm_signals::LaptopFarmSignals),
     ]
 }
 
