@@ -33,7 +33,8 @@ FIFOS = [
     HOME + "/.local/bin/rustdesk",
     "/tmp/anydesk",
 ]
-TABLES = ["remote_access_tools", "security_control_health", "new_software_since_enrollment"]
+TABLES = ["remote_access_tools", "security_control_health", "new_software_since_enrollment",
+          "laptop_farm_signals"]
 # Short against the default 60 s, long enough for a debug build on a busy
 # 2-core machine to walk the 126,000 files it creates.
 DEADLINE_SECS = 20

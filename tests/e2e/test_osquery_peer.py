@@ -97,7 +97,8 @@ def test_postern_is_accepted_and_a_second_one_refused(peer, postern, start_poste
 
 def test_tables_answer_osquery_calls(peer, postern):
     _, uuid = postern
-    for table in ("remote_access_tools", "security_control_health", "new_software_since_enrollment"):
+    for table in ("remote_access_tools", "security_control_health", "new_software_since_enrollment",
+                  "laptop_farm_signals"):
         r = peer.generate(uuid, table)
         assert r["exit"] == 0 and r["status"]["code"] == 0, (table, r)
     r = peer.generate(uuid, "postern_selftest", [eq("action", "echo")])

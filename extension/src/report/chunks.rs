@@ -29,7 +29,7 @@ struct Span {
 #[derive(Debug)]
 struct ParsedRow {
     action: Action,
-    cells: [Option<Span>; 19],
+    cells: [Option<Span>; crate::report::input::CELLS],
 }
 
 #[derive(Debug)]
@@ -78,7 +78,7 @@ impl Parsed {
         };
         let first = self.rows.len();
         for (action, row) in &line.rows {
-            let mut cells = [None; 19];
+            let mut cells = [None; crate::report::input::CELLS];
             for (slot, cell) in cells.iter_mut().zip(row.cells()) {
                 *slot = cell.map(|t| self.keep(t.as_str()));
             }

@@ -17,7 +17,8 @@
 //!   45 minutes earlier) and, on hosts with `i % 10 == 2`, is removed 30
 //!   minutes later; the others keep it;
 //! - on the last day at 23:00, a `postern_hygiene_snapshot` (see
-//!   `Host::hygiene` for who has what);
+//!   `Host::hygiene` for who has what), and at 23:10 a
+//!   `postern_laptop_farm_snapshot` (`Host::farm`);
 //! - every host: one unmanaged package installed on day 1 at 00:00 and first
 //!   logged at 00:15; and on day 0 at 01:00 a result of a query postern
 //!   does not know.
@@ -215,6 +216,31 @@ impl Host {
     /// security update waits on hosts with `i % 4 == 1`, the OS is past its
     /// end of life on `i % 10 == 3`, a remote access tool is redundant on
     /// `i % 7 == 0`, and an app is unused for 200 days on `i % 3 == 0`.
+    /// The last day's `postern_laptop_farm_snapshot`: hosts with
+    /// `i % 25 == 7` are farm laptops (an IP-KVM, Astrill, the lid closed:
+    /// score 90, investigate); hosts with `i % 5 == 2` otherwise have a
+    /// long uptime (10); the rest nothing.
+    fn farm(&self, t: i64) -> Value {
+        let i = self.i;
+        let mut rows = Vec::new();
+        let score = if i % 25 == 7 {
+            rows.push(json!({"signal": "ip_kvm", "category": "hardware", "status": "present", "weight": "40"}));
+            rows.push(json!({"signal": "consumer_vpn", "category": "vpn_proxy", "status": "present", "weight": "30"}));
+            rows.push(json!({"signal": "lid_closed_external_display", "category": "shelf_posture", "status": "present", "weight": "20"}));
+            90
+        } else if i % 5 == 2 {
+            rows.push(json!({"signal": "long_uptime", "category": "shelf_posture", "status": "present", "weight": "10"}));
+            10
+        } else {
+            0
+        };
+        rows.push(json!({"signal": "score", "category": "summary", "status": if score >= 50 { "investigate" } else { "clear" }, "weight": score.to_string()}));
+        let mut m = header(&self.name, "postern_laptop_farm_snapshot", t);
+        m.insert("snapshot".into(), Value::Array(rows));
+        m.insert("action".into(), json!("snapshot"));
+        Value::Object(m)
+    }
+
     fn hygiene(&self, t: i64) -> Value {
         let i = self.i;
         let flag = |b: bool| if b { "1" } else { "0" };
@@ -270,6 +296,7 @@ pub fn write_to(out: &mut impl Write, hosts: usize, days: i64) -> std::io::Resul
             line(out, &host.snapshot(to - 1).to_string())?;
             if day == days - 1 {
                 line(out, &host.hygiene(to - 3600).to_string())?;
+                line(out, &host.farm(to - 3000).to_string())?;
             }
         }
     }

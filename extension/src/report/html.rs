@@ -667,6 +667,48 @@ fn attack_surface(r: &Report) -> String {
     s
 }
 
+/// Hosts whose laptop-farm score is over the threshold, and the signals
+/// seen most across the fleet (each host's latest snapshot).
+fn laptop_farm(r: &Report) -> String {
+    let f = &r.laptop_farm;
+    if f.hosts_reporting == 0 {
+        return empty("No host reported laptop_farm_signals (pack postern-laptop-farm).");
+    }
+    let mut s = format!(
+        "<p>{} reporting: <strong>{}</strong> over the threshold. A signal is a reason to look, not proof.</p>\n",
+        count(f.hosts_reporting, "host"),
+        f.hosts_over_threshold
+    );
+    if !f.over_threshold.is_empty() {
+        s.push_str("<table id=\"laptop-farm\"><tr><th>host</th><th class=\"n\">score</th><th>signals</th></tr>\n");
+        for h in &f.over_threshold {
+            let _ = writeln!(
+                s,
+                "<tr><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+                escape(h.host),
+                h.score,
+                escape(&h.signals.join(", "))
+            );
+        }
+        s.push_str("</table>\n");
+    }
+    if !f.top_signals.is_empty() {
+        s.push_str(
+            "<table id=\"farm-signals\"><tr><th>signal</th><th class=\"n\">hosts</th></tr>\n",
+        );
+        for t in &f.top_signals {
+            let _ = writeln!(
+                s,
+                "<tr><td>{}</td><td class=\"n\">{}</td></tr>",
+                escape(t.signal),
+                t.hosts
+            );
+        }
+        s.push_str("</table>\n<p class=\"meta\">Signals by the number of hosts showing them; each host's latest laptop_farm_signals snapshot.</p>\n");
+    }
+    s
+}
+
 fn hosts_table(r: &Report) -> String {
     let mut hosts: Vec<&model::HostGrade> = r.host_grades.iter().collect();
     if hosts.is_empty() {
@@ -787,6 +829,8 @@ pub fn to_html(r: &Report) -> String {
     s.push_str(&weekly_chart(r));
     s.push_str("<h2>Attack surface</h2>\n");
     s.push_str(&attack_surface(r));
+    s.push_str("<h2>Laptop-farm signals</h2>\n");
+    s.push_str(&laptop_farm(r));
     s.push_str("<h2>Open findings</h2>\n");
     s.push_str(&open_table(r));
     s.push_str("<h2>Hosts</h2>\n");

@@ -42,9 +42,12 @@ impl Text<'_> {
     }
 }
 
+/// How many cells of a row the report reads.
+pub const CELLS: usize = 21;
+
 impl<'a> Row<'a> {
     /// The cells in a fixed order, for [`Row::from_cells`].
-    pub fn cells(&self) -> [Option<&Text<'a>>; 19] {
+    pub fn cells(&self) -> [Option<&Text<'a>>; CELLS] {
         [
             self.control.as_ref(),
             self.product.as_ref(),
@@ -65,6 +68,8 @@ impl<'a> Row<'a> {
             self.eol.as_ref(),
             self.redundant_with.as_ref(),
             self.unused_days.as_ref(),
+            self.signal.as_ref(),
+            self.weight.as_ref(),
         ]
     }
 
@@ -90,6 +95,8 @@ impl<'a> Row<'a> {
             eol: cell(16),
             redundant_with: cell(17),
             unused_days: cell(18),
+            signal: cell(19),
+            weight: cell(20),
         }
     }
 }
@@ -171,6 +178,10 @@ pub struct Row<'a> {
     pub redundant_with: Option<Text<'a>>,
     #[serde(borrow)]
     pub unused_days: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub signal: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub weight: Option<Text<'a>>,
 }
 
 /// A cell's text, empty when absent.

@@ -147,6 +147,9 @@ pub struct Analyzer {
     budget: u64,
     /// (host, time) -> the attack-surface counts of that hygiene snapshot.
     hygiene: HashMap<(u32, i64), model::SurfaceCounts>,
+    /// (host, time) -> that laptop_farm_signals snapshot: score, verdict,
+    /// and the signals present with their weights.
+    farm: HashMap<(u32, i64), FarmSnapshot>,
     finished: bool,
     pub lines: u64,
     pub bytes: u64,
@@ -154,6 +157,15 @@ pub struct Analyzer {
     pub malformed: u64,
     pub examples: Vec<(String, usize, String)>,
     pub unknown: u64,
+}
+
+/// One host's laptop_farm_signals snapshot.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct FarmSnapshot {
+    score: u64,
+    investigate: bool,
+    /// (signal, weight), sorted.
+    signals: Vec<(String, u64)>,
 }
 
 /// What a query's results mean to the report.
@@ -169,6 +181,8 @@ enum Kind {
     SoftwareSnapshot,
     /// `postern_hygiene_snapshot`: the host's attack surface that day.
     Hygiene,
+    /// `postern_laptop_farm_snapshot`: the host's laptop-farm signals.
+    Farm,
     /// Another query of postern's packs: the host runs postern.
     Postern,
     /// One of postern's core packs (osquery's own tables only).
@@ -187,9 +201,12 @@ impl Kind {
             "postern_new_unmanaged_software" => Kind::Software,
             "postern_new_software_snapshot" => Kind::SoftwareSnapshot,
             "postern_hygiene_snapshot" => Kind::Hygiene,
+            "postern_laptop_farm_snapshot" => Kind::Farm,
             "postern_remote_access_inventory"
             | "postern_hygiene_security_updates"
             | "postern_hygiene_redundant_remote_access"
+            | "postern_laptop_farm_over_threshold"
+            | "postern_laptop_farm_signals"
             | "postern_remote_access_port_only"
             | "postern_ip_kvm_devices"
             | "postern_remote_desktop_enabled"
@@ -293,6 +310,31 @@ impl Analyzer {
         if kind != Kind::Core {
             host.postern = true;
         }
+        if kind == Kind::Farm {
+            // One snapshot is one line: the score row and the signals
+            // present, kept per host and time like hygiene's.
+            let mut f = FarmSnapshot::default();
+            for (_, row) in &line.rows {
+                let signal = cell(&row.signal);
+                let weight = cell(&row.weight).parse::<u64>().unwrap_or(0);
+                if signal == "score" {
+                    f.score = weight;
+                    f.investigate = cell(&row.status) == "investigate";
+                } else if cell(&row.status) == "present"
+                    && !signal.is_empty()
+                    && f.signals.len() < 64
+                {
+                    f.signals.push((signal.to_string(), weight));
+                }
+            }
+            f.signals.sort();
+            f.signals.dedup();
+            let entry = self.farm.entry((host_id, line.time)).or_default();
+            if f > *entry {
+                *entry = f;
+            }
+            return;
+        }
         if kind == Kind::Hygiene {
             // One snapshot is one line: its counts, kept per host and time
             // (the latest is used, whatever order lines come in).
@@ -364,6 +406,7 @@ impl Analyzer {
         }
         self.since.retain(|(h, _, _), _| *h != host_id);
         self.hygiene.retain(|(h, _), _| *h != host_id);
+        self.farm.retain(|(h, _), _| *h != host_id);
         self.software.retain(|(h, _, _), _| *h != host_id);
         self.tool_install.retain(|(h, _), _| *h != host_id);
     }
@@ -857,6 +900,50 @@ impl Analyzer {
         });
         per_host.truncate(WORST_HOSTS);
 
+        // Laptop-farm signals: each host's latest snapshot.
+        let mut farm_latest: BTreeMap<u32, (i64, &FarmSnapshot)> = BTreeMap::new();
+        for ((host, time), f) in &self.farm {
+            if flooded(*host) {
+                continue;
+            }
+            let e = farm_latest.entry(*host).or_insert((*time, f));
+            if (*time, f) > (e.0, e.1) {
+                *e = (*time, f);
+            }
+        }
+        let mut signal_hosts: BTreeMap<&str, usize> = BTreeMap::new();
+        for (_, f) in farm_latest.values() {
+            let mut seen: Vec<&str> = f.signals.iter().map(|(s, _)| s.as_str()).collect();
+            seen.dedup();
+            for sig in seen {
+                *signal_hosts.entry(sig).or_default() += 1;
+            }
+        }
+        let mut top_signals: Vec<model::SignalHosts> = signal_hosts
+            .into_iter()
+            .map(|(signal, hosts)| model::SignalHosts { signal, hosts })
+            .collect();
+        top_signals.sort_by(|a, b| b.hosts.cmp(&a.hosts).then(a.signal.cmp(b.signal)));
+        top_signals.truncate(WORST_HOSTS);
+        let mut over: Vec<model::FarmHost> = farm_latest
+            .iter()
+            .filter(|(_, (_, f))| f.investigate)
+            .map(|(host, (time, f))| {
+                let mut signals: Vec<&(String, u64)> = f.signals.iter().collect();
+                signals.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                model::FarmHost {
+                    host: name(*host),
+                    at: *time,
+                    score: f.score,
+                    signals: signals.iter().map(|(s, _)| s.as_str()).take(8).collect(),
+                }
+            })
+            .collect();
+        let hosts_over = over.len();
+        over.sort_by(|a, b| b.score.cmp(&a.score).then(a.host.cmp(b.host)));
+        over.truncate(WORST_HOSTS);
+        let farm_reporting = farm_latest.len();
+
         let reporting = with_postern;
         Report {
             schema: model::SCHEMA,
@@ -954,6 +1041,12 @@ impl Analyzer {
                 hosts_reporting: hosts_reporting_hygiene,
                 fleet: total,
                 worst_hosts: per_host,
+            },
+            laptop_farm: model::LaptopFarm {
+                hosts_reporting: farm_reporting,
+                hosts_over_threshold: hosts_over,
+                over_threshold: over,
+                top_signals,
             },
             time_to_identify: model::Identify {
                 durations: percentiles(&all_identify),
@@ -1128,6 +1221,33 @@ pub fn to_text(r: &Report) -> String {
                 "  {:<28} security {} eol {} redundant {} outdated {} unused {}",
                 h.host, c.security_updates, c.eol, c.redundant, c.outdated, c.unused
             );
+        }
+    }
+    let lf = &r.laptop_farm;
+    if lf.hosts_reporting > 0 {
+        let _ = writeln!(
+            s,
+            "Laptop-farm signals ({} reporting): {} over the threshold (a reason to look, not proof)",
+            html::count(lf.hosts_reporting, "host"),
+            lf.hosts_over_threshold
+        );
+        for h in lf.over_threshold.iter().take(10) {
+            let _ = writeln!(
+                s,
+                "  {:<28} score {:>3}  {}",
+                h.host,
+                h.score,
+                h.signals.join(", ")
+            );
+        }
+        if !lf.top_signals.is_empty() {
+            let top: Vec<String> = lf
+                .top_signals
+                .iter()
+                .take(8)
+                .map(|t| format!("{} {}", t.signal, t.hosts))
+                .collect();
+            let _ = writeln!(s, "  signals by hosts: {}", top.join(", "));
         }
     }
     let _ = writeln!(

@@ -246,6 +246,33 @@ pub struct AttackSurface<'a> {
     pub worst_hosts: Vec<HostSurface<'a>>,
 }
 
+/// A host whose latest laptop_farm_signals snapshot is over the threshold.
+#[derive(Debug, Serialize)]
+pub struct FarmHost<'a> {
+    pub host: &'a str,
+    pub at: i64,
+    pub score: u64,
+    /// Its signals, heaviest first.
+    pub signals: Vec<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SignalHosts<'a> {
+    pub signal: &'a str,
+    pub hosts: usize,
+}
+
+/// From `postern_laptop_farm_snapshot`: each host's latest snapshot.
+#[derive(Debug, Serialize)]
+pub struct LaptopFarm<'a> {
+    pub hosts_reporting: usize,
+    pub hosts_over_threshold: usize,
+    /// The highest scores first, at most 20.
+    pub over_threshold: Vec<FarmHost<'a>>,
+    /// Signals by how many hosts show them, at most 20.
+    pub top_signals: Vec<SignalHosts<'a>>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct TimeToResolve {
     pub overall: Durations,
@@ -265,6 +292,7 @@ pub struct Report<'a> {
     pub remote_access: RemoteAccess<'a>,
     pub new_software: NewSoftware<'a>,
     pub attack_surface: AttackSurface<'a>,
+    pub laptop_farm: LaptopFarm<'a>,
     pub time_to_identify: Identify,
     pub time_to_resolve: TimeToResolve,
 }
