@@ -83,6 +83,7 @@ fn main() {
             "security_control_health",
             "remote_access_tools",
             "new_software_since_enrollment",
+            "laptop_farm_signals",
         ] {
             let t = time(iterations, || {
                 let _ = engine.generate(table, "");

@@ -248,6 +248,47 @@ fn hygiene_text(result: &TableResult) -> String {
     s
 }
 
+fn farm_text(result: &TableResult) -> String {
+    let score = result
+        .rows
+        .iter()
+        .find(|r| cell(result, r, "signal") == "score");
+    let mut s = match score {
+        Some(r) => format!(
+            "Laptop-farm signals: score {} ({}; threshold {}): a reason to look, not proof\n",
+            cell(result, r, "weight"),
+            cell(result, r, "status"),
+            cell(result, r, "expected").trim_start_matches("< ")
+        ),
+        None => "Laptop-farm signals: no score\n".to_string(),
+    };
+    for r in result
+        .rows
+        .iter()
+        .filter(|r| cell(result, r, "status") == "present")
+    {
+        s.push_str(&format!(
+            "  [{:>2}] {}: {}\n",
+            cell(result, r, "weight"),
+            cell(result, r, "signal"),
+            cell(result, r, "evidence")
+        ));
+    }
+    let unknown: Vec<&str> = result
+        .rows
+        .iter()
+        .filter(|r| cell(result, r, "status") == "unknown")
+        .map(|r| cell(result, r, "signal"))
+        .collect();
+    if !unknown.is_empty() {
+        s.push_str(&format!(
+            "  not checked (source unreadable): {}\n",
+            unknown.join(", ")
+        ));
+    }
+    s
+}
+
 pub fn audit(engine: &Engine) -> AuditReport {
     let policy = engine
         .load_policy()
@@ -383,6 +424,8 @@ impl AuditReport {
                 s.push_str(&new_software_text(result));
             } else if table.name == "software_hygiene" {
                 s.push_str(&hygiene_text(result));
+            } else if table.name == "laptop_farm_signals" {
+                s.push_str(&farm_text(result));
             } else {
                 s.push_str(&format!("{}: {} rows\n", table.name, result.rows.len()));
             }

@@ -82,6 +82,8 @@ const AC_ONLY_DAYS: i64 = 7;
 /// Ports of inbound remote desktop sessions.
 const REMOTE_DESKTOP_PORTS: std::ops::RangeInclusive<u32> = 5900..=5999;
 const RDP_PORT: u32 = 3389;
+/// File descriptors of one process read at most for its sockets.
+const MAX_FDS: usize = 65_536;
 
 /// A row in the making.
 #[derive(Clone, Debug)]
@@ -509,17 +511,13 @@ impl Table for LaptopFarmSignals {
             ctx,
             &equals_any(
                 "evidence_type",
-                &[
-                    "process",
-                    "package",
-                    "app_bundle",
-                    "connection",
-                    "usb_device",
-                ],
+                &["process", "package", "app_bundle", "usb_device"],
             ),
             &mut warnings,
         );
         let mut kvm_paths: BTreeSet<String> = BTreeSet::new();
+        // pid -> (tool id, name) of the remote access tools running.
+        let mut tool_pids: BTreeMap<i64, (String, String)> = BTreeMap::new();
         let mut tools_seen: BTreeMap<String, (String, String, String, String)> = BTreeMap::new();
         let mut sessions_now: Vec<(String, String, String)> = Vec::new();
         for row in &rat.rows {
@@ -536,6 +534,11 @@ impl Table for LaptopFarmSignals {
                 rat.get(row, "evidence"),
                 rat.get(row, "path"),
             );
+            if let (Ok(pid), "process") = (rat.get(row, "pid").parse::<i64>(), kind) {
+                tool_pids
+                    .entry(pid)
+                    .or_insert_with(|| (id.to_string(), name.to_string()));
+            }
             if category == "ip_kvm" {
                 if kind == "usb_device" {
                     kvm_paths.insert(path.to_string());
@@ -548,8 +551,6 @@ impl Table for LaptopFarmSignals {
                         id.to_string(),
                     )
                 });
-            } else if kind == "connection" && rat.get(row, "confidence") == "high" {
-                sessions_now.push((name.to_string(), evidence.to_string(), path.to_string()));
             } else if matches!(
                 category,
                 "remote_desktop" | "rmm" | "vnc_server" | "rdp_server"
@@ -772,9 +773,43 @@ impl Table for LaptopFarmSignals {
             }
         }
 
-        // Remote sessions now: relay connections of remote access tools,
-        // inbound VNC/RDP connections, remote graphical logind sessions.
-        for c in crate::host::sockets::established(root) {
+        // Remote sessions now: a running remote access tool connected to
+        // its relay servers (its own sockets only: a few fd lists, not an
+        // fd scan of every process), inbound VNC/RDP connections, remote
+        // graphical logind sessions.
+        // Reading the kernel's TCP tables costs milliseconds on a machine
+        // with much memory (the kernel walks its whole hash table): only
+        // when a remote access tool or a VNC/RDP server is running.
+        let established = if tool_pids.is_empty() {
+            Vec::new()
+        } else {
+            crate::host::sockets::established(root)
+        };
+        if let Ok(catalog) = Catalog::embedded() {
+            for (pid, (id, name)) in &tool_pids {
+                let Some(tool) = catalog.index_of(id) else {
+                    continue;
+                };
+                let inodes: BTreeSet<u64> =
+                    crate::host::processes::socket_inodes(root, *pid, MAX_FDS)
+                        .into_iter()
+                        .collect();
+                if let Some(c) = established.iter().find(|c| {
+                    inodes.contains(&c.inode)
+                        && catalog.by_relay_port(c.remote_port, "tcp").contains(&tool)
+                }) {
+                    sessions_now.push((
+                        name.clone(),
+                        format!(
+                            "pid {pid} holds a connection to {}:{}, the port of its relay servers",
+                            c.remote_address, c.remote_port
+                        ),
+                        format!("/proc/{pid}"),
+                    ));
+                }
+            }
+        }
+        for c in &established {
             if REMOTE_DESKTOP_PORTS.contains(&c.local_port) || c.local_port == RDP_PORT {
                 sessions_now.push((
                     if c.local_port == RDP_PORT {
