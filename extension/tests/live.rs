@@ -714,3 +714,143 @@ fn rpm_version_order_agrees_with_rpm() {
         &disagree[..disagree.len().min(10)]
     );
 }
+
+/// `laptop_farm_signals` on this machine, for what a server has: its time
+/// zone against an assignment (read here independently), no shelf posture
+/// on a machine that is no laptop, input devices and USB read or said
+/// unknown, and the score made of the rows.
+#[test]
+fn laptop_farm_signals_on_this_host() {
+    let zone = std::fs::read_link("/etc/localtime")
+        .ok()
+        .and_then(|t| {
+            let t = t.to_string_lossy().into_owned();
+            t.rsplit_once("zoneinfo/").map(|(_, z)| z.to_string())
+        })
+        .or_else(|| {
+            std::fs::read_to_string("/etc/timezone")
+                .ok()
+                .map(|t| t.lines().next().unwrap_or("").trim().to_string())
+        });
+    let run = |policy: &str| -> Vec<serde_json::Value> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("policy.json");
+        std::fs::write(&file, policy).unwrap();
+        let engine = Engine::new(
+            HostRoot::system(),
+            PolicySource::Explicit(file),
+            false,
+            Duration::from_secs(60),
+        );
+        let result = engine.generate("laptop_farm_signals", "").unwrap();
+        match to_json(result.columns, &result.rows) {
+            serde_json::Value::Array(rows) => rows,
+            other => panic!("{other}"),
+        }
+    };
+    let of = |rows: &[serde_json::Value], id: &str| -> Vec<serde_json::Value> {
+        rows.iter().filter(|r| r["signal"] == id).cloned().collect()
+    };
+    if let Some(zone) = zone
+        .clone()
+        .filter(|z| !z.is_empty() && z != "UTC" && !z.starts_with("Etc/"))
+    {
+        // The assignment is this host's own zone: no drift.
+        let rows = run(&format!(r#"{{"assignment": {{"timezones": ["{zone}"]}}}}"#));
+        assert!(of(&rows, "timezone").is_empty(), "{rows:#?}");
+        // Elsewhere: drift, observed as this host's zone.
+        let rows = run(r#"{"assignment": {"timezones": ["Antarctica/Troll"]}}"#);
+        assert_eq!(of(&rows, "timezone")[0]["observed"], zone.as_str());
+    } else {
+        eprintln!("time zone {zone:?}: neutral or unreadable here");
+    }
+    let rows = run("{}");
+    // A machine without a system battery and with a chassis that is not
+    // portable is no laptop: no shelf posture.
+    let battery = std::fs::read_dir("/sys/class/power_supply")
+        .map(|d| {
+            d.flatten().any(|e| {
+                std::fs::read_to_string(e.path().join("type")).is_ok_and(|t| t.trim() == "Battery")
+                    && std::fs::read_to_string(e.path().join("scope"))
+                        .map_or(true, |s| s.trim() != "Device")
+            })
+        })
+        .unwrap_or(false);
+    let chassis: Option<u32> = std::fs::read_to_string("/sys/class/dmi/id/chassis_type")
+        .ok()
+        .and_then(|c| c.trim().parse().ok());
+    let portable = chassis.is_some_and(|c| [8, 9, 10, 14, 30, 31, 32].contains(&c));
+    if !battery && !portable && std::path::Path::new("/sys/class/power_supply").exists() {
+        assert!(
+            rows.iter().all(|r| r["category"] != "shelf_posture"),
+            "{rows:#?}"
+        );
+    }
+    if std::fs::read_to_string("/proc/bus/input/devices").is_ok() {
+        assert!(of(&rows, "virtual_input_device")
+            .iter()
+            .all(|r| r["status"] != "unknown"));
+    }
+    let usb_unknown = of(&rows, "capture_device")
+        .iter()
+        .any(|r| r["status"] == "unknown");
+    assert_eq!(
+        usb_unknown,
+        !std::path::Path::new("/sys/bus/usb/devices").is_dir()
+    );
+    // The score is each present signal once, at its highest weight.
+    let mut best: std::collections::BTreeMap<String, i64> = Default::default();
+    for r in rows.iter().filter(|r| r["status"] == "present") {
+        let w: i64 = r["weight"].as_str().unwrap().parse().unwrap();
+        let e = best
+            .entry(r["signal"].as_str().unwrap().to_string())
+            .or_default();
+        *e = (*e).max(w);
+    }
+    let score = of(&rows, "score");
+    assert_eq!(score.len(), 1);
+    assert_eq!(score[0]["weight"], best.values().sum::<i64>().to_string());
+}
+
+/// A VNC server (a program named x11vnc) with an inbound TCP connection on
+/// its port from this machine's own address: a remote session now.
+#[test]
+fn an_inbound_vnc_connection_is_a_remote_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("x11vnc");
+    std::fs::copy("/bin/sleep", &fake).unwrap();
+    let _server = Killed(spawn_copied(Command::new(&fake).arg("60")));
+    // This machine's address toward the outside (a UDP connect sends nothing).
+    let probe = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    if probe.connect("192.0.2.1:9").is_err() {
+        eprintln!("no route: no non-loopback address here");
+        return;
+    }
+    let ip = probe.local_addr().unwrap().ip();
+    if ip.is_loopback() || ip.is_unspecified() {
+        eprintln!("no non-loopback address here");
+        return;
+    }
+    let listener = (5901..5999)
+        .find_map(|p| std::net::TcpListener::bind(("0.0.0.0", p)).ok())
+        .expect("a free VNC port");
+    let port = listener.local_addr().unwrap().port();
+    let _client = std::net::TcpStream::connect((ip, port)).unwrap();
+    let (_accepted, _) = listener.accept().unwrap();
+    let engine = live_engine();
+    let result = engine.generate("laptop_farm_signals", "").unwrap();
+    let rows = to_json(result.columns, &result.rows);
+    let sessions: Vec<&serde_json::Value> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["signal"] == "remote_session")
+        .collect();
+    assert!(
+        sessions.iter().any(|r| r["evidence"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("port {port} from {ip}"))),
+        "{rows:#}"
+    );
+}
