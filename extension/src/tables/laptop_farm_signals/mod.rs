@@ -969,3 +969,98 @@ impl Table for LaptopFarmSignals {
         TableOutput { rows, warnings }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    /// Every signal the code raises has its weight, category and reasoning
+    /// in signals.json, and the catalogs load.
+    #[test]
+    fn the_data_files_cover_every_signal() {
+        let defs = signals_file().unwrap();
+        let column = COLUMNS[0].description;
+        for id in [
+            "timezone",
+            "language",
+            "keyboard_layout",
+            "input_method_configured",
+            "input_method_installed",
+            "consumer_vpn",
+            "proxy_tool",
+            "ip_kvm",
+            "capture_device",
+            "jiggler_device",
+            "programmable_hid_board",
+            "usb_gadget",
+            "usbip",
+            "virtual_input_device",
+            "lid_closed_external_display",
+            "always_on_ac",
+            "sleep_disabled",
+            "screen_lock_disabled",
+            "long_uptime",
+            "keep_awake_software",
+            "remote_session",
+            "remote_access_tool",
+        ] {
+            let def = defs
+                .signals
+                .iter()
+                .find(|d| d.id == id)
+                .unwrap_or_else(|| panic!("{id}"));
+            assert!(
+                !def.category.is_empty() && !def.confidence.is_empty(),
+                "{id}"
+            );
+            assert!(column.contains(id), "{id} is not in the column description");
+        }
+        assert!(defs.threshold > 40, "no single trait reaches the threshold");
+        assert!(defs
+            .signals
+            .iter()
+            .filter_map(|d| d.weight)
+            .all(|w| w < defs.threshold));
+        let catalog = Catalog::laptop_farm().unwrap();
+        let astrill = catalog.tool(catalog.index_of("astrill").unwrap()).unwrap();
+        assert_eq!(astrill.category, Category::Vpn);
+        assert!(
+            catalog.tools.iter().all(|t| !t.references.is_empty()),
+            "every entry cites a source"
+        );
+        assert!(catalog.tools.iter().all(|t| matches!(
+            t.category,
+            Category::Vpn | Category::Proxy | Category::KeepAwake
+        )));
+        let devices = devices::device_catalog().unwrap();
+        assert!(devices.devices.iter().all(|d| matches!(
+            d.kind.as_str(),
+            "capture" | "jiggler" | "hid_gadget" | "usbip"
+        )));
+    }
+
+    #[test]
+    fn zones_against_the_assignment() {
+        let a = Assignment {
+            countries: vec!["US".into()],
+            timezones: vec!["Europe/London".into()],
+            languages: vec![],
+        };
+        let us = vec!["US".to_string()];
+        let kr = vec!["KR".to_string()];
+        assert_eq!(zone_allowed("America/Chicago", &a, Some(&us)), Some(true));
+        assert_eq!(zone_allowed("Europe/London", &a, None), Some(true));
+        assert_eq!(zone_allowed("Asia/Seoul", &a, Some(&kr)), Some(false));
+        // Only countries and an unknown zone: cannot tell.
+        let only = Assignment {
+            timezones: vec![],
+            ..a.clone()
+        };
+        assert_eq!(zone_allowed("Mars/Olympus", &only, None), None);
+        assert_eq!(
+            equals_any("evidence_type", &["a", "b"]),
+            r#"{"constraints":[{"name":"evidence_type","list":[{"op":2,"expr":"a"},{"op":2,"expr":"b"}],"affinity":"TEXT"}]}"#
+        );
+    }
+}
