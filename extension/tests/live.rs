@@ -535,16 +535,7 @@ fn debian_version_order_agrees_with_dpkg() {
         return;
     }
     let pairs = version_pairs(&mut versions, 2500);
-    let dir = tempfile::tempdir().unwrap();
-    let list = dir.path().join("pairs");
-    std::fs::write(
-        &list,
-        pairs
-            .iter()
-            .map(|(a, b)| format!("{a} {b}\n"))
-            .collect::<String>(),
-    )
-    .unwrap();
+    let (_dir, list) = pairs_file(&pairs);
     let out = Command::new("sh")
         .arg("-c")
         .arg(r#"while read a b; do if dpkg --compare-versions "$a" lt "$b"; then echo lt; elif dpkg --compare-versions "$a" eq "$b"; then echo eq; else echo gt; fi; done < "$1""#)
@@ -612,6 +603,15 @@ fn apt_list_versions() -> Vec<(String, String)> {
     versions
 }
 
+/// The pairs, one `a b` line each, in a temporary file.
+fn pairs_file(pairs: &[(String, String)]) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("pairs");
+    let text: String = pairs.iter().map(|(a, b)| format!("{a} {b}\n")).collect();
+    std::fs::write(&list, text).unwrap();
+    (dir, list)
+}
+
 /// Pairs to compare: every version of one package against the next, then
 /// pseudo-random pairs across packages, `count` in all.
 fn version_pairs(versions: &mut Vec<(String, String)>, count: usize) -> Vec<(String, String)> {
@@ -665,16 +665,7 @@ fn rpm_version_order_agrees_with_rpm() {
         };
         pairs.push((a, b));
     }
-    let dir = tempfile::tempdir().unwrap();
-    let list = dir.path().join("pairs");
-    std::fs::write(
-        &list,
-        pairs
-            .iter()
-            .map(|(a, b)| format!("{a} {b}\n"))
-            .collect::<String>(),
-    )
-    .unwrap();
+    let (_dir, list) = pairs_file(&pairs);
     let script = format!(
         "%{{lua: for l in io.lines(\"{}\") do local a, b = l:match(\"(%S+) (%S+)\"); print(rpm.vercmp(a, b) .. \"\\n\") end}}",
         list.display()

@@ -642,15 +642,30 @@ fn a_stale_agent_is_broken_since_its_status_file_went_past_the_limit() {
     assert!((51 * 3600..=53 * 3600).contains(&age), "{age}");
 }
 
+/// A table's rows as JSON objects.
+fn json_rows(result: &postern::engine::TableResult) -> Vec<Value> {
+    match postern::output::to_json(result.columns, &result.rows) {
+        Value::Array(rows) => rows,
+        other => panic!("{other}"),
+    }
+}
+
+/// An engine over a host image built by the test.
+fn image_engine(root: &Path, policy: PolicySource) -> Engine {
+    Engine::new(
+        HostRoot::new(root).unwrap(),
+        policy,
+        false,
+        Duration::from_secs(60),
+    )
+}
+
 fn hygiene_rows(scenario: &str, context: &str) -> (Vec<Value>, Vec<String>) {
     let result = engine(scenario)
         .engine
         .generate("software_hygiene", context)
         .expect("table answers");
-    match postern::output::to_json(result.columns, &result.rows) {
-        Value::Array(rows) => (rows, result.warnings),
-        other => panic!("{other}"),
-    }
+    (json_rows(&result), result.warnings)
 }
 
 #[test]
@@ -929,17 +944,9 @@ fn broken_rpm_repository_caches_cost_a_warning() {
     std::fs::write(base.join("bb22-updateinfo.xml.gz"), b"\x1f\x8b garbage").unwrap();
     let app = root.join("var/cache/dnf/appstream-fedcba9876543210/repodata");
     std::fs::write(app.join("dd44-primary.xml.zst"), b"not zstd at all").unwrap();
-    let engine = Engine::new(
-        HostRoot::new(&root).unwrap(),
-        PolicySource::Default,
-        false,
-        Duration::from_secs(60),
-    );
+    let engine = image_engine(&root, PolicySource::Default);
     let result = engine.generate("software_hygiene", "").unwrap();
-    let rows = match postern::output::to_json(result.columns, &result.rows) {
-        Value::Array(rows) => rows,
-        other => panic!("{other}"),
-    };
+    let rows = json_rows(&result);
     let all = result.warnings.join("\n");
     assert!(all.contains("not a regular file"), "{all}");
     assert!(all.contains("appstream"), "{all}");
@@ -1061,17 +1068,9 @@ fn zypper_and_yum_repository_caches() {
         )
         .unwrap();
     }
-    let engine = Engine::new(
-        HostRoot::new(&root).unwrap(),
-        PolicySource::Default,
-        false,
-        Duration::from_secs(60),
-    );
+    let engine = image_engine(&root, PolicySource::Default);
     let result = engine.generate("software_hygiene", "").unwrap();
-    let rows = match postern::output::to_json(result.columns, &result.rows) {
-        Value::Array(rows) => rows,
-        other => panic!("{other}"),
-    };
+    let rows = json_rows(&result);
     let of = |name: &str| rows.iter().find(|r| r["name"] == name).unwrap().clone();
     assert_eq!(
         of("bash")["latest_version"],
@@ -1091,10 +1090,7 @@ fn farm_rows(scenario: &str) -> (Vec<Value>, Vec<String>) {
         .engine
         .generate("laptop_farm_signals", "")
         .expect("table answers");
-    match postern::output::to_json(result.columns, &result.rows) {
-        Value::Array(rows) => (rows, result.warnings),
-        other => panic!("{other}"),
-    }
+    (json_rows(&result), result.warnings)
 }
 
 fn signal<'a>(rows: &'a [Value], id: &str) -> Vec<&'a Value> {
@@ -1212,10 +1208,7 @@ fn no_assignment_no_drift() {
         Some(&fixture("laptop_farm").join("missing-policy.json")),
     );
     let result = host.engine.generate("laptop_farm_signals", "").unwrap();
-    let rows = match postern::output::to_json(result.columns, &result.rows) {
-        Value::Array(rows) => rows,
-        other => panic!("{other}"),
-    };
+    let rows = json_rows(&result);
     assert!(signal(&rows, "timezone").is_empty());
     assert!(signal(&rows, "keyboard_layout").is_empty());
     assert!(signal(&rows, "score")[0]["evidence"]
@@ -1253,19 +1246,14 @@ fn unreadable_sources_are_unknown_not_zero() {
     fifo("proc/bus/input/devices");
     std::fs::create_dir_all(root.join("proc/uptime")).unwrap();
     write("sys/bus/usb/devices", "not a directory\n");
-    let engine = Engine::new(
-        HostRoot::new(root).unwrap(),
+    let engine = image_engine(
+        root,
         PolicySource::Explicit(root.join("etc/postern/policy.json")),
-        false,
-        Duration::from_secs(60),
     );
     let started = std::time::Instant::now();
     let result = engine.generate("laptop_farm_signals", "").unwrap();
     assert!(started.elapsed() < Duration::from_secs(10));
-    let rows = match postern::output::to_json(result.columns, &result.rows) {
-        Value::Array(rows) => rows,
-        other => panic!("{other}"),
-    };
+    let rows = json_rows(&result);
     for id in [
         "timezone",
         "language",
@@ -1293,17 +1281,9 @@ fn unreadable_sources_are_unknown_not_zero() {
         .contains("not checked"));
     // A bare host: nothing to read, nothing guessed.
     let bare = tempfile::tempdir().unwrap();
-    let engine = Engine::new(
-        HostRoot::new(bare.path()).unwrap(),
-        PolicySource::Default,
-        false,
-        Duration::from_secs(60),
-    );
+    let engine = image_engine(bare.path(), PolicySource::Default);
     let result = engine.generate("laptop_farm_signals", "").unwrap();
-    let rows = match postern::output::to_json(result.columns, &result.rows) {
-        Value::Array(rows) => rows,
-        other => panic!("{other}"),
-    };
+    let rows = json_rows(&result);
     assert_eq!(score(&rows), (0, "clear".to_string()));
     assert!(signal(&rows, "lid_closed_external_display")[0]["status"] == "unknown");
 }

@@ -271,36 +271,21 @@ fn assignment_signals(b: &mut Builder<'_>, a: &Assignment, setup: &assignment::S
         return;
     }
     let allowed: BTreeSet<String> = a.languages.iter().cloned().collect();
-    let lang_expected = format!("languages {}", a.languages.join(", "));
+    let expected = format!("languages {}", a.languages.join(", "));
+    let identity = |l: &str| Some(vec![l.to_string()]);
     // Languages.
     if !setup.locale_read {
         b.unknown("language", "no locale configuration readable (/etc/default/locale, /etc/locale.conf, AccountsService, macOS global preferences)".into());
     } else {
-        let identity = |l: &str| Some(vec![l.to_string()]);
         let found = assignment::drift(&setup.languages, &allowed, &identity);
-        if !found.is_empty() {
-            let observed: Vec<&str> = found.iter().map(|(l, ..)| *l).collect();
-            let evidence: Vec<String> = found
-                .iter()
-                .map(|(l, _, p)| format!("{l} in {}", places(p)))
-                .collect();
-            let path = found
-                .first()
-                .and_then(|(_, _, p)| p.first())
-                .cloned()
-                .unwrap_or_default();
-            let s = b.present(
-                "language",
-                None,
-                format!(
-                    "configured language outside the assignment: {}",
-                    evidence.join("; ")
-                ),
-                observed.join(","),
-                path,
-            );
-            s.expected = lang_expected.clone();
-        }
+        drift_row(
+            b,
+            "language",
+            &found,
+            "configured language outside the assignment",
+            &|l, _, p| format!("{l} in {}", places(p)),
+            &expected,
+        );
     }
     // Keyboard layouts.
     let layouts = &b.defs.layouts;
@@ -309,80 +294,73 @@ fn assignment_signals(b: &mut Builder<'_>, a: &Assignment, setup: &assignment::S
         b.unknown("keyboard_layout", "no keyboard configuration readable (/etc/default/keyboard, xorg.conf.d, AccountsService, KDE, macOS input sources)".into());
     } else {
         let found = assignment::drift(&setup.layouts, &allowed, &layout_langs);
-        if !found.is_empty() {
-            let observed: Vec<&str> = found.iter().map(|(l, ..)| *l).collect();
-            let evidence: Vec<String> = found
-                .iter()
-                .map(|(l, langs, p)| format!("{l} ({}) in {}", langs.join("/"), places(p)))
-                .collect();
-            let path = found
-                .first()
-                .and_then(|(_, _, p)| p.first())
-                .cloned()
-                .unwrap_or_default();
-            let s = b.present(
-                "keyboard_layout",
-                None,
-                format!(
-                    "keyboard layout for a language outside the assignment: {}",
-                    evidence.join("; ")
-                ),
-                observed.join(","),
-                path,
-            );
-            s.expected = lang_expected.clone();
-        }
+        drift_row(
+            b,
+            "keyboard_layout",
+            &found,
+            "keyboard layout for a language outside the assignment",
+            &|l, langs, p| format!("{l} ({}) in {}", langs.join("/"), places(p)),
+            &expected,
+        );
     }
     // Input methods: configured, then installed for other languages.
-    let identity = |l: &str| Some(vec![l.to_string()]);
     let configured = assignment::drift(&setup.methods_configured, &allowed, &identity);
-    if !configured.is_empty() {
-        let observed: Vec<&str> = configured.iter().map(|(l, ..)| *l).collect();
-        let evidence: Vec<String> = configured
-            .iter()
-            .map(|(l, _, p)| format!("{l}: {}", places(p)))
-            .collect();
-        let path = configured
-            .first()
-            .and_then(|(_, _, p)| p.first())
-            .cloned()
-            .unwrap_or_default();
-        let s = b.present(
-            "input_method_configured",
-            None,
-            format!(
-                "input method configured for a language outside the assignment: {}",
-                evidence.join("; ")
-            ),
-            observed.join(","),
-            path,
-        );
-        s.expected = lang_expected.clone();
-    }
+    drift_row(
+        b,
+        "input_method_configured",
+        &configured,
+        "input method configured for a language outside the assignment",
+        &|l, _, p| format!("{l}: {}", places(p)),
+        &expected,
+    );
     let installed: Vec<_> = assignment::drift(&setup.methods_installed, &allowed, &identity)
         .into_iter()
         .filter(|(l, ..)| !setup.methods_configured.contains_key(*l))
         .collect();
-    if !installed.is_empty() {
-        let observed: Vec<&str> = installed.iter().map(|(l, ..)| *l).collect();
-        let evidence: Vec<String> = installed
-            .iter()
-            .map(|(l, _, p)| format!("{l}: {}", places(p)))
-            .collect();
-        let path = installed
-            .first()
-            .and_then(|(_, _, p)| p.first())
-            .cloned()
-            .unwrap_or_default();
-        let s = b.present(
-            "input_method_installed",
-            None,
-            format!("input method installed for a language outside the assignment (not seen configured): {}", evidence.join("; ")),
-            observed.join(","),
-            path,
-        );
-        s.expected = lang_expected;
+    drift_row(
+        b,
+        "input_method_installed",
+        &installed,
+        "input method installed for a language outside the assignment (not seen configured)",
+        &|l, _, p| format!("{l}: {}", places(p)),
+        &expected,
+    );
+}
+
+/// Words one drifted item: (item, its languages, where it is configured).
+type ItemWords = dyn Fn(&str, &[String], &[String]) -> String;
+
+/// One drift row for what [`assignment::drift`] found, if anything:
+/// `item` words each (item, languages, places).
+fn drift_row(
+    b: &mut Builder<'_>,
+    id: &'static str,
+    found: &[(&str, Vec<String>, &[String])],
+    what: &str,
+    item: &ItemWords,
+    expected: &str,
+) {
+    if found.is_empty() {
+        return;
     }
+    let observed: Vec<&str> = found.iter().map(|(l, ..)| *l).collect();
+    let evidence: Vec<String> = found
+        .iter()
+        .map(|(l, langs, p)| item(l, langs, p))
+        .collect();
+    let path = found
+        .first()
+        .and_then(|(_, _, p)| p.first())
+        .cloned()
+        .unwrap_or_default();
+    let s = b.present(
+        id,
+        None,
+        format!("{what}: {}", evidence.join("; ")),
+        observed.join(","),
+        path,
+    );
+    s.expected = expected.to_string();
 }
 
 /// The consumer VPN, proxy and keep-awake tools, one row per tool.
