@@ -31,8 +31,9 @@ use crate::root::{join, HostRoot};
 
 /// Homebrew's API cache, relative to a home (macOS, then Linux).
 pub const HOMEBREW_API_DIRS: &[&str] = &["Library/Caches/Homebrew/api", ".cache/Homebrew/api"];
-/// The cache files are some tens of MB; bounded well above that.
-const MAX_API_BYTES: u64 = 256 << 20;
+/// The cache files are some tens of MB (formula.jws.json about 30);
+/// bounded above that.
+const MAX_API_BYTES: u64 = 96 << 20;
 
 /// Orders versions as Homebrew and most app vendors write them: runs of
 /// digits compare as numbers, runs of letters as text, a pre-release word
@@ -163,6 +164,8 @@ pub struct Homebrew {
     pub casks: HashMap<String, Option<String>>,
     /// The cache files read.
     pub sources: Vec<String>,
+    /// What could not be read.
+    pub warnings: Vec<String>,
 }
 
 /// Parses formula.jws.json (or the bare array), keeping `wanted` names.
@@ -214,21 +217,11 @@ fn payload<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
 }
 
 impl Homebrew {
-    /// Reads the newest API cache among the homes, for the installed
-    /// formula names and cask tokens.
-    pub fn read(
-        root: &HostRoot,
-        homes: &[String],
-        formulae: &HashSet<String>,
-        casks: &HashSet<String>,
-        warnings: &mut Vec<String>,
-    ) -> Homebrew {
-        let mut out = Homebrew::default();
-        for (file, is_cask) in [("formula.jws.json", false), ("cask.jws.json", true)] {
-            if (is_cask && casks.is_empty()) || (!is_cask && formulae.is_empty()) {
-                continue;
-            }
-            let newest = homes
+    /// The newest API cache files among the homes: (formula file, cask
+    /// file), each with its metadata, for remembering the parsed answer.
+    pub fn newest(root: &HostRoot, homes: &[String]) -> [Option<(String, std::fs::Metadata)>; 2] {
+        ["formula.jws.json", "cask.jws.json"].map(|file| {
+            homes
                 .iter()
                 .flat_map(|h| {
                     HOMEBREW_API_DIRS
@@ -239,10 +232,28 @@ impl Homebrew {
                     root.metadata(&p)
                         .ok()
                         .filter(|m| m.is_file())
-                        .map(|m| (m.mtime(), p))
+                        .map(|m| (p, m))
                 })
-                .max();
-            let Some((_, path)) = newest else { continue };
+                .max_by(|a, b| a.1.mtime().cmp(&b.1.mtime()).then(a.0.cmp(&b.0)))
+        })
+    }
+
+    /// Reads the API cache files [`Homebrew::newest`] chose, for the
+    /// installed formula names and cask tokens.
+    pub fn read(
+        root: &HostRoot,
+        files: &[Option<String>; 2],
+        formulae: &HashSet<String>,
+        casks: &HashSet<String>,
+    ) -> Homebrew {
+        let mut out = Homebrew::default();
+        let warnings = &mut Vec::new();
+        let [formula_file, cask_file] = files;
+        for (path, is_cask) in [(formula_file, false), (cask_file, true)] {
+            if (is_cask && casks.is_empty()) || (!is_cask && formulae.is_empty()) {
+                continue;
+            }
+            let Some(path) = path.clone() else { continue };
             let bytes = match root.read_capped(&path, MAX_API_BYTES) {
                 Ok(b) => b,
                 Err(e) => {
@@ -260,6 +271,7 @@ impl Homebrew {
                 Err(e) => warnings.push(format!("{path}: {e}")),
             }
         }
+        out.warnings = std::mem::take(warnings);
         out
     }
 
@@ -442,7 +454,7 @@ mod tests {
         let brew = Homebrew {
             formulae: f,
             casks: c,
-            sources: vec![],
+            ..Homebrew::default()
         };
         let w = brew.candidate("wget", "1.24.5").unwrap();
         assert!(w.newer);

@@ -13,7 +13,8 @@
 //! All of them are the user's own files: a user can make an app look used
 //! (forged times past now are cut to now), never hide its executable's
 //! access time or a running process. Bounded: at most [`MAX_XBEL_BYTES`]
-//! of one xbel, [`MAX_ENTRIES`] files of one directory.
+//! of one xbel, [`MAX_ENTRIES`] files of one directory, 4 KiB of each KDE
+//! entry.
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
@@ -26,7 +27,7 @@ pub const XBEL: &str = ".local/share/recently-used.xbel";
 pub const KDE_RECENT: &str = ".local/share/RecentDocuments";
 pub const MACOS_RECENT: &str = "Library/Application Support/com.apple.sharedfilelist/com.apple.LSSharedFileList.ApplicationRecentDocuments";
 const MAX_XBEL_BYTES: u64 = 16 << 20;
-const MAX_ENTRIES: usize = 4096;
+const MAX_ENTRIES: usize = 2048;
 
 /// Latest use per program (the executable's file name) and per macOS
 /// bundle id (lower case), in Unix seconds.
@@ -73,8 +74,10 @@ impl Recent {
                 let Ok(meta) = root.metadata(&path) else {
                     continue;
                 };
-                if let Ok(text) = root.read_string_capped(&path, 64 << 10) {
-                    if let Some(program) = kde_opened_with(&text) {
+                // The key sits in the first lines; a flood of large files
+                // costs a few kilobytes each.
+                if let Ok(bytes) = root.read_prefix(&path, 4096) {
+                    if let Some(program) = kde_opened_with(&String::from_utf8_lossy(&bytes)) {
                         Self::note(&mut out.programs, program, meta.mtime(), now);
                     }
                 }

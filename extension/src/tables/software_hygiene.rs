@@ -452,8 +452,29 @@ impl Table for SoftwareHygiene {
                 .collect()
         };
         let (formulae, casks) = (brew_names(false), brew_names(true));
-        let homebrew = (!formulae.is_empty() || !casks.is_empty())
-            .then(|| Homebrew::read(root, &homes, &formulae, &casks, &mut warnings));
+        // Parsed once per version of the cache files (tens of MB of JSON).
+        let homebrew = (!formulae.is_empty() || !casks.is_empty()).then(|| {
+            let newest = Homebrew::newest(root, &homes);
+            let files = newest
+                .each_ref()
+                .map(|n| n.as_ref().map(|(p, _)| p.clone()));
+            let mut keys: Vec<Option<FileKey>> = newest
+                .iter()
+                .map(|n| n.as_ref().map(|(_, m)| FileKey::of(m)))
+                .collect();
+            // What is installed: a keg or cask added or removed changes
+            // its directory.
+            for prefix in paths::HOMEBREW_PREFIXES {
+                for kind in ["Cellar", "Caskroom"] {
+                    keys.push(version(&join(prefix, kind)));
+                }
+            }
+            let brew = ctx.identity.derived("homebrew_api", keys, || {
+                Homebrew::read(root, &files, &formulae, &casks)
+            });
+            warnings.extend(brew.warnings.iter().cloned());
+            brew
+        });
         let recent = Recent::read(root, &homes, ctx.now);
 
         // Access times: which mounts record them.
