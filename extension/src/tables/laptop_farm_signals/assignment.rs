@@ -383,6 +383,21 @@ pub fn read(
                     note(&mut s.layouts, l, &f);
                 }
             }
+            // GNOME's input sources, as gnome-settings-daemon mirrors them.
+            let (layouts, engines) = accounts_input_sources(&text);
+            if !layouts.is_empty() || !engines.is_empty() {
+                s.keyboard_read = true;
+            }
+            for l in layouts {
+                note(&mut s.layouts, l, &f);
+            }
+            for e in engines {
+                let lang = installed_ibus_language(root, &e)
+                    .or_else(|| language_of_engine(&e).map(str::to_string));
+                if let Some(lang) = lang {
+                    note(&mut s.methods_configured, lang, &format!("{f} (ibus {e})"));
+                }
+            }
         }
     }
     // macOS: the system's and each user's global preferences.
@@ -542,6 +557,47 @@ pub fn read(
     s
 }
 
+/// The `[InputSourceN]` sections of an AccountsService user file, where
+/// GNOME keeps a copy of the user's input sources: (`xkb=` layouts,
+/// `ibus=` engines). Pure.
+pub fn accounts_input_sources(text: &str) -> (Vec<String>, Vec<String>) {
+    let (mut layouts, mut engines) = (Vec::new(), Vec::new());
+    let mut in_source = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_source = line.starts_with("[InputSource");
+            continue;
+        }
+        if !in_source {
+            continue;
+        }
+        if let Some(v) = line.strip_prefix("xkb=") {
+            layouts.extend(xkb_layouts(v.split('+').next().unwrap_or("")));
+        } else if let Some(v) = line.strip_prefix("ibus=") {
+            let v = v.trim();
+            if !v.is_empty() && v.len() <= 64 {
+                engines.push(v.to_string());
+            }
+        }
+    }
+    (layouts, engines)
+}
+
+/// The language ibus's installed components give an engine name.
+fn installed_ibus_language(root: &HostRoot, engine: &str) -> Option<String> {
+    let dir = "/usr/share/ibus/component";
+    let mut comps = root.list_dir(dir, MAX_ENGINES).ok()?;
+    comps.sort();
+    comps.iter().filter(|n| n.ends_with(".xml")).find_map(|n| {
+        let text = root.read_string_capped(&join(dir, n), SMALL).ok()?;
+        ibus_component_engines(&text)
+            .into_iter()
+            .find(|(name, _)| name == engine)
+            .and_then(|(_, lang)| language_of_locale(&lang))
+    })
+}
+
 /// The language an installed fcitx5 engine file gives an engine name.
 fn installed_engine_language(root: &HostRoot, engine: &str) -> Option<String> {
     if engine.is_empty() || engine.contains('/') || engine.starts_with('.') {
@@ -649,6 +705,15 @@ mod tests {
             fcitx_engine_language("[InputMethod]\nName=Hangul\nLangCode=ko\n").as_deref(),
             Some("ko")
         );
+    }
+
+    #[test]
+    fn gnome_input_sources_in_accounts_service() {
+        let text = "[User]\nLanguage=en_US.UTF-8\nXSession=ubuntu\n\n[InputSource0]\nxkb=us\n\n[InputSource1]\nxkb=kr+kr104\n\n[InputSource2]\nibus=hangul\n";
+        let (layouts, engines) = accounts_input_sources(text);
+        assert_eq!(layouts, ["us", "kr"]);
+        assert_eq!(engines, ["hangul"]);
+        assert_eq!(accounts_input_sources("[User]\nxkb=ru\n"), (vec![], vec![]));
     }
 
     #[test]
