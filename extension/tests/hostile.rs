@@ -144,6 +144,11 @@ fn fifos_wherever_a_user_writes_block_no_table() {
         ".local/bin/rustdesk",
         ".local/share/recently-used.xbel",
         "Library/Caches/Homebrew/api/formula.jws.json",
+        ".config/fcitx5/profile",
+        ".config/kxkbrc",
+        ".config/locale.conf",
+        "Library/Preferences/com.apple.HIToolbox.plist",
+        "Library/Preferences/.GlobalPreferences.plist",
         "Library/Caches/Homebrew/api/cask.jws.json",
         "Library/Application Support/com.apple.sharedfilelist/com.apple.LSSharedFileList.ApplicationRecentDocuments/us.zoom.xos.sfl3",
     ] {
@@ -371,4 +376,40 @@ fn forged_recent_use_records_stay_within_bounds() {
     let last: i64 = column(&hygiene, gimp[0], "last_used").parse().unwrap();
     assert!((now - 60..=now + 1).contains(&last), "{last} vs {now}");
     assert_eq!(column(&hygiene, gimp[0], "unused_days"), "0");
+}
+
+/// A property list nested 100,000 deep (700 KB) where postern reads a
+/// user's plists: the recursive parser would overflow a worker's stack and
+/// abort the whole extension; the nesting is measured first and the file
+/// refused, and every table answers.
+#[test]
+fn deeply_nested_plists_are_refused_not_a_crash() {
+    let image = Image::new();
+    let depth = 100_000;
+    let deep = format!(
+        "<?xml version=\"1.0\"?><plist version=\"1.0\">{}{}</plist>",
+        "<array>".repeat(depth),
+        "</array>".repeat(depth)
+    );
+    image.write(
+        "/etc/postern/policy.json",
+        r#"{"enrollment": {"time": "2024-01-01T00:00:00Z"}, "assignment": {"countries": ["US"], "languages": ["en"]}}"#,
+    );
+    image.write("/System/Library/CoreServices/SystemVersion.plist", &deep);
+    for rel in [
+        "Applications/Evil.app/Contents/Info.plist",
+        "Library/LaunchAgents/com.evil.agent.plist",
+        "Library/Preferences/com.apple.HIToolbox.plist",
+        "Library/Preferences/.GlobalPreferences.plist",
+    ] {
+        image.write(&format!("/home/mallory/{rel}"), &deep);
+        image.write(&format!("/Users/mallory/{rel}"), &deep);
+    }
+    image.write("/Applications/Evil.app/Contents/Info.plist", &deep);
+    image.write("/Library/LaunchDaemons/com.evil.daemon.plist", &deep);
+    image.write("/Library/Preferences/com.apple.PowerManagement.plist", &deep);
+    let engine = image.engine();
+    for table in TABLES {
+        run(&engine, table);
+    }
 }

@@ -27,8 +27,7 @@ pub struct InfoPlist {
 
 /// Parses an `Info.plist` (XML or binary). Pure.
 pub fn parse_info_plist(bytes: &[u8]) -> Result<InfoPlist, String> {
-    let value =
-        plist::Value::from_reader(std::io::Cursor::new(bytes)).map_err(|e| e.to_string())?;
+    let value = crate::host::plists::parse(bytes)?;
     let dict = value
         .as_dictionary()
         .ok_or("Info.plist is not a dictionary")?;

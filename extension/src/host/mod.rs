@@ -14,6 +14,7 @@ pub mod identity;
 pub mod install_logs;
 pub mod macho;
 pub mod packages;
+pub mod plists;
 pub mod processes;
 pub mod recent;
 pub mod rpm;

@@ -164,8 +164,7 @@ fn resolve_activations(entries: &mut [ServiceEntry]) {
 
 /// Label and program basename of a launchd plist (XML or binary). Pure.
 pub fn parse_launchd_plist(bytes: &[u8]) -> Result<(Option<String>, Option<String>, bool), String> {
-    let value =
-        plist::Value::from_reader(std::io::Cursor::new(bytes)).map_err(|e| e.to_string())?;
+    let value = crate::host::plists::parse(bytes)?;
     let dict = value.as_dictionary().ok_or("not a dictionary")?;
     let label = dict
         .get("Label")

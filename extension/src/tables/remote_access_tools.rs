@@ -888,7 +888,7 @@ fn collect_services(scan: &mut Scan<'_>) {
 fn collect_macos_sharing(scan: &mut Scan<'_>) {
     let overrides = paths::LAUNCHD_OVERRIDES;
     if let Ok(bytes) = scan.root.read_capped(overrides, 1 << 20) {
-        match plist::Value::from_reader(std::io::Cursor::new(bytes)) {
+        match crate::host::plists::parse(&bytes) {
             Ok(value) => {
                 let label = paths::MACOS_SCREEN_SHARING_LABEL;
                 let disabled = value

@@ -133,7 +133,7 @@ fn function_of(
 /// The operating system: (os-release ID or `macos`, version, name).
 fn operating_system(root: &HostRoot) -> Option<(String, String, String, &'static str)> {
     if let Ok(bytes) = root.read_capped(paths::MACOS_SYSTEM_VERSION, 1 << 20) {
-        let plist = plist::Value::from_reader(std::io::Cursor::new(bytes)).ok()?;
+        let plist = crate::host::plists::parse(&bytes).ok()?;
         let dict = plist.as_dictionary()?;
         let version = dict.get("ProductVersion")?.as_string()?.to_string();
         let name = dict

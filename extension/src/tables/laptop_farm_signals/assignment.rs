@@ -411,7 +411,7 @@ pub fn read(
         let Ok(bytes) = root.read_capped(f, 4 << 20) else {
             continue;
         };
-        let Ok(value) = plist::Value::from_reader(std::io::Cursor::new(bytes)) else {
+        let Ok(value) = crate::host::plists::parse(&bytes) else {
             warnings.push(format!("{f}: not a property list"));
             continue;
         };
@@ -478,7 +478,7 @@ pub fn read(
         // macOS input sources: layouts and input methods in one list.
         let f = join(home, "Library/Preferences/com.apple.HIToolbox.plist");
         if let Ok(bytes) = root.read_capped(&f, 4 << 20) {
-            match plist::Value::from_reader(std::io::Cursor::new(bytes)) {
+            match crate::host::plists::parse(&bytes) {
                 Ok(v) => {
                     s.keyboard_read = true;
                     let (layouts, methods) = hitoolbox_sources(&v);

@@ -313,7 +313,7 @@ pub fn read(root: &HostRoot, warnings: &mut Vec<String>) -> Posture {
             let Ok(bytes) = root.read_capped(&f, 1 << 20) else {
                 continue;
             };
-            let Ok(v) = plist::Value::from_reader(std::io::Cursor::new(bytes)) else {
+            let Ok(v) = crate::host::plists::parse(&bytes) else {
                 warnings.push(format!("{f}: not a property list"));
                 continue;
             };

@@ -222,7 +222,7 @@ impl<'a> Facts<'a> {
                 self.root
                     .check_trusted(path)
                     .map_err(|why| format!("{path} not trusted: {why}"))?;
-                plist::Value::from_reader(std::io::Cursor::new(bytes))
+                crate::host::plists::parse(&bytes)
                     .map(Some)
                     .map_err(|e| format!("{path} is not a valid property list: {e}"))
             }
