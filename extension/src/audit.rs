@@ -282,7 +282,7 @@ fn farm_text(result: &TableResult) -> String {
         .collect();
     if !unknown.is_empty() {
         s.push_str(&format!(
-            "  not checked (source unreadable): {}\n",
+            "  not checked (source missing or unreadable): {}\n",
             unknown.join(", ")
         ));
     }

@@ -899,7 +899,7 @@ impl Table for LaptopFarmSignals {
         );
         if !unknown.is_empty() {
             evidence.push_str(&format!(
-                "; not checked (source unreadable): {}",
+                "; not checked (source missing or unreadable): {}",
                 unknown.iter().copied().collect::<Vec<_>>().join(", ")
             ));
         }
