@@ -407,7 +407,10 @@ fn deeply_nested_plists_are_refused_not_a_crash() {
     }
     image.write("/Applications/Evil.app/Contents/Info.plist", &deep);
     image.write("/Library/LaunchDaemons/com.evil.daemon.plist", &deep);
-    image.write("/Library/Preferences/com.apple.PowerManagement.plist", &deep);
+    image.write(
+        "/Library/Preferences/com.apple.PowerManagement.plist",
+        &deep,
+    );
     let engine = image.engine();
     for table in TABLES {
         run(&engine, table);
