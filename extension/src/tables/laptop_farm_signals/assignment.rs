@@ -365,6 +365,7 @@ pub fn read(
             }
         }
     }
+    let ibus = ibus_engines(root, warnings);
     // AccountsService: each user's language and keyboard layouts.
     let accounts_dir = "/var/lib/AccountsService/users";
     let mut users = root.list_dir(accounts_dir, 1024).unwrap_or_default();
@@ -392,7 +393,10 @@ pub fn read(
                 note(&mut s.layouts, l, &f);
             }
             for e in engines {
-                let lang = installed_ibus_language(root, &e)
+                let lang = ibus
+                    .iter()
+                    .find(|(_, name, _)| *name == e)
+                    .and_then(|(_, _, lang)| language_of_locale(lang))
                     .or_else(|| language_of_engine(&e).map(str::to_string));
                 if let Some(lang) = lang {
                     note(&mut s.methods_configured, lang, &format!("{f} (ibus {e})"));
@@ -515,22 +519,11 @@ pub fn read(
 
     // Installed input method engines: ibus components (not the generic
     // xkb layouts of simple.xml), fcitx5 and fcitx4 input methods.
-    let ibus = "/usr/share/ibus/component";
-    let mut comps = root.list_dir(ibus, MAX_ENGINES).unwrap_or_default();
-    comps.sort();
-    for name in comps
-        .iter()
-        .filter(|n| n.ends_with(".xml") && *n != "simple.xml")
-    {
-        let f = join(ibus, name);
-        if let Some(text) = read_text(&f, warnings) {
-            for (engine, lang) in ibus_component_engines(&text) {
-                let lang = language_of_locale(&lang)
-                    .or_else(|| language_of_engine(&engine).map(str::to_string));
-                if let Some(l) = lang {
-                    note(&mut s.methods_installed, l, &format!("{f} ({engine})"));
-                }
-            }
+    for (f, engine, lang) in ibus.iter().filter(|(f, ..)| !f.ends_with("/simple.xml")) {
+        let lang =
+            language_of_locale(lang).or_else(|| language_of_engine(engine).map(str::to_string));
+        if let Some(l) = lang {
+            note(&mut s.methods_installed, l, &format!("{f} ({engine})"));
         }
     }
     for dir in [
@@ -584,18 +577,26 @@ pub fn accounts_input_sources(text: &str) -> (Vec<String>, Vec<String>) {
     (layouts, engines)
 }
 
-/// The language ibus's installed components give an engine name.
-fn installed_ibus_language(root: &HostRoot, engine: &str) -> Option<String> {
+/// (component file, engine, language) of every installed ibus component,
+/// read once for both the installed engines and the engines a user chose.
+fn ibus_engines(root: &HostRoot, warnings: &mut Vec<String>) -> Vec<(String, String, String)> {
     let dir = "/usr/share/ibus/component";
-    let mut comps = root.list_dir(dir, MAX_ENGINES).ok()?;
+    let mut comps = root.list_dir(dir, MAX_ENGINES).unwrap_or_default();
     comps.sort();
-    comps.iter().filter(|n| n.ends_with(".xml")).find_map(|n| {
-        let text = root.read_string_capped(&join(dir, n), SMALL).ok()?;
-        ibus_component_engines(&text)
-            .into_iter()
-            .find(|(name, _)| name == engine)
-            .and_then(|(_, lang)| language_of_locale(&lang))
-    })
+    let mut out = Vec::new();
+    for name in comps.iter().filter(|n| n.ends_with(".xml")) {
+        let f = join(dir, name);
+        match root.read_string_capped(&f, SMALL) {
+            Ok(text) => out.extend(
+                ibus_component_engines(&text)
+                    .into_iter()
+                    .map(|(engine, lang)| (f.clone(), engine, lang)),
+            ),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => warnings.push(e.to_string()),
+        }
+    }
+    out
 }
 
 /// The language an installed fcitx5 engine file gives an engine name.

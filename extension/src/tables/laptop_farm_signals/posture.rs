@@ -146,8 +146,6 @@ pub struct Posture {
     pub battery_history: Option<(Option<i64>, i64)>,
     /// Settings that disable sleep, with their files (empty: none found).
     pub sleep_disabled: Vec<String>,
-    /// Whether any sleep configuration could be read.
-    pub sleep_read: bool,
     pub uptime: Option<i64>,
 }
 
@@ -278,7 +276,6 @@ pub fn read(root: &HostRoot, warnings: &mut Vec<String>) -> Posture {
     for f in &conf_files {
         match root.read_string_capped(f, SMALL) {
             Ok(t) => {
-                p.sleep_read = true;
                 p.sleep_disabled.extend(
                     sleep_settings(&t)
                         .into_iter()
@@ -297,7 +294,6 @@ pub fn read(root: &HostRoot, warnings: &mut Vec<String>) -> Posture {
     ] {
         let unit = join("/etc/systemd/system", target);
         if root.read_link(&unit).is_ok_and(|t| t == "/dev/null") {
-            p.sleep_read = true;
             p.sleep_disabled
                 .push(format!("{target} masked ({unit} → /dev/null)"));
         }
@@ -317,7 +313,6 @@ pub fn read(root: &HostRoot, warnings: &mut Vec<String>) -> Posture {
                 warnings.push(format!("{f}: not a property list"));
                 continue;
             };
-            p.sleep_read = true;
             let ac = v
                 .as_dictionary()
                 .and_then(|d| {
